@@ -1,5 +1,7 @@
 //! Project automation as a plain Rust program, run with `cargo xtask <command>`.
 
+mod python;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,6 +19,8 @@ struct Cli {
 enum Task {
     /// Everything CI checks: formatting, clippy with warnings denied, and the whole test suite.
     Test,
+    /// Regenerates crates/kombo-schemas/schemas/ from Kombo's official Python SDK.
+    Schemas,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -24,6 +28,7 @@ fn main() -> anyhow::Result<()> {
     let root = workspace_root();
     match cli.command {
         Task::Test => test(&root),
+        Task::Schemas => schemas(&root),
     }
 }
 
@@ -46,9 +51,19 @@ fn test(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[allow(clippy::print_stderr)] // xtask talks to a developer's terminal
+fn schemas(root: &Path) -> anyhow::Result<()> {
+    let python = python::ensure_venv(root, &[python::KOMBO_SDK])?;
+    let script = root.join("crates/kombo-schemas/extract-schemas.py");
+    run(
+        root,
+        &python.to_string_lossy(),
+        &[&script.to_string_lossy()],
+    )
+}
+
 /// Runs a command in `dir`, echoing it first, and fails when it fails.
-fn run(dir: &Path, program: &str, args: &[&str]) -> anyhow::Result<()> {
+#[allow(clippy::print_stderr)] // xtask talks to a developer's terminal
+pub(crate) fn run(dir: &Path, program: &str, args: &[&str]) -> anyhow::Result<()> {
     eprintln!("$ {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
