@@ -65,9 +65,9 @@ mod tests {
     fn every_file_is_listed_and_every_listed_file_exists() {
         let mut on_disk: Vec<String> = std::fs::read_dir(dir())
             .unwrap()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|name| name.ends_with(".json"))
-            .map(|name| name.trim_end_matches(".json").to_owned())
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+            .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
             .collect();
         on_disk.sort();
         let listed: Vec<&str> = ALL.iter().map(|schema| schema.name).collect();
