@@ -1,14 +1,19 @@
-//! The stagewatch binary. Its commands arrive with the server; for now it only reports what it
-//! is, so the workspace builds end to end.
+//! `stagewatch`: see `stagewatch --help`.
 
 use clap::Parser;
 
-/// stagewatch: change events for the job applications you submitted through Kombo.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Cli {}
-
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    anyhow::bail!("no command is available yet; see `stagewatch --help`")
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = app_server::cli::Cli::parse();
+    match app_server::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // Logs may not be set up yet (a configuration error), so the reason goes to stderr.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {error:#}");
+            }
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

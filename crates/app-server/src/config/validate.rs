@@ -1,0 +1,163 @@
+use std::path::PathBuf;
+
+use super::{Settings, SyncSettings};
+
+/// Why the configuration cannot be used. Each message names the key, the value and what is
+/// expected, so that a bad value stops start-up with a message a person can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the configuration file {} does not exist", .0.display())]
+    MissingFile(PathBuf),
+    #[error("configuration: {0}")]
+    Unreadable(String),
+    #[error("configuration key `{key}` has the value {value}, but {expected}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+impl ConfigError {
+    pub(crate) fn from_figment(error: figment::Error) -> Self {
+        // figment's messages already name the key, the value found and its source
+        // (file or environment variable); each error of a batch gets its own line.
+        let lines: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+        Self::Unreadable(lines.join("; "))
+    }
+
+    fn invalid(key: &'static str, value: impl std::fmt::Display, expected: &'static str) -> Self {
+        Self::Invalid {
+            key,
+            value: format!("`{value}`"),
+            expected,
+        }
+    }
+}
+
+impl Settings {
+    /// Checks what serde cannot: ranges, URL schemes, formats.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database.url.expose();
+        if !(url.starts_with("postgres://")
+            || url.starts_with("postgresql://")
+            || url.starts_with("sqlite:"))
+        {
+            let scheme = url.split(':').next().unwrap_or_default();
+            return Err(ConfigError::invalid(
+                "database.url",
+                format!("{scheme}:…"),
+                "expected a `postgres://…` or `sqlite://path?mode=rwc` URL",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                "database.max_connections",
+                0,
+                "expected at least 1",
+            ));
+        }
+        match url::Url::parse(&self.kombo.base_url) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(ConfigError::invalid(
+                    "kombo.base_url",
+                    &self.kombo.base_url,
+                    "expected an http(s) URL such as https://api.kombo.dev/v1",
+                ));
+            }
+        }
+        if self.kombo.max_concurrency == 0 {
+            return Err(ConfigError::invalid(
+                "kombo.max_concurrency",
+                0,
+                "expected at least 1",
+            ));
+        }
+        if self.kombo.requests_per_second == 0 {
+            return Err(ConfigError::invalid(
+                "kombo.requests_per_second",
+                0,
+                "expected at least 1",
+            ));
+        }
+        validate_sync(&self.sync)?;
+        for hash in &self.api.key_hashes {
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError::invalid(
+                    "api.key_hashes",
+                    format!("{}…", hash.chars().take(8).collect::<String>()),
+                    "expected SHA-256 hashes as 64 hex digits (`stagewatch api-key hash` prints one)",
+                ));
+            }
+        }
+        if self.webhooks.concurrency == 0 {
+            return Err(ConfigError::invalid(
+                "webhooks.concurrency",
+                0,
+                "expected at least 1",
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(ConfigError::invalid(
+                "log.level",
+                &self.log.level,
+                "expected a tracing filter such as `info` or `info,adapters_kombo=debug`",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn validate_sync(sync: &SyncSettings) -> Result<(), ConfigError> {
+    if !(1..=250).contains(&sync.page_size) {
+        return Err(ConfigError::invalid(
+            "sync.page_size",
+            sync.page_size,
+            "expected 1 to 250 (Kombo's limits)",
+        ));
+    }
+    if sync.concurrency == 0 {
+        return Err(ConfigError::invalid(
+            "sync.concurrency",
+            0,
+            "expected at least 1",
+        ));
+    }
+    if !(0.0..=1.0).contains(&sync.jitter) {
+        return Err(ConfigError::invalid(
+            "sync.jitter",
+            sync.jitter,
+            "expected a share between 0 and 1",
+        ));
+    }
+    if !(sync.deletion_guard_share > 0.0 && sync.deletion_guard_share <= 1.0) {
+        return Err(ConfigError::invalid(
+            "sync.deletion_guard_share",
+            sync.deletion_guard_share,
+            "expected a share above 0 and at most 1",
+        ));
+    }
+    if sync.poll_interval.as_secs() < 1 {
+        return Err(ConfigError::invalid(
+            "sync.poll_interval",
+            humantime::format_duration(sync.poll_interval),
+            "expected at least 1s",
+        ));
+    }
+    if sync.lease < sync.claim_every * 2 || sync.lease.as_secs() < 5 {
+        return Err(ConfigError::invalid(
+            "sync.lease",
+            humantime::format_duration(sync.lease),
+            "expected at least 5s and at least twice sync.claim_every",
+        ));
+    }
+    if sync.full_pass_every < sync.poll_interval {
+        return Err(ConfigError::invalid(
+            "sync.full_pass_every",
+            humantime::format_duration(sync.full_pass_every),
+            "expected at least sync.poll_interval",
+        ));
+    }
+    Ok(())
+}

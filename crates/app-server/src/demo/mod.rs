@@ -1,0 +1,156 @@
+//! `stagewatch demo`: stagewatch end to end with nothing to set up. A simulated Kombo
+//! (`kombo-sandbox`) runs in process with one integration per ATS profile; applications are
+//! created through the Kombo client exactly as a product would; the sync workers track them in an
+//! embedded SQLite database in a temporary folder; each change is printed as it is detected, and a
+//! summary table when the demo stops.
+
+mod printer;
+mod seed;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use adapters_postgres::{NewIntegration, Store};
+use anyhow::Context;
+use domain::IntegrationId;
+use kombo_sandbox::{RunningSandbox, Sandbox, SandboxConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::DemoArgs;
+use crate::commands::out;
+use crate::config::{LogFormat, Settings};
+use crate::worker::Scheduler;
+use crate::{shutdown, telemetry, wiring};
+
+/// Jobs per simulated integration.
+const JOBS: usize = 3;
+/// Applications the simulated ATS already tracks per job when the demo starts.
+const EXISTING_PER_JOB: usize = 1;
+/// Applications the demo creates through Kombo per job.
+const CREATED_PER_JOB: usize = 2;
+
+/// Runs the demo until Ctrl-C or `--duration`.
+pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
+    // The demo talks to a person: terse human logs unless asked otherwise.
+    if settings.log.format == LogFormat::Auto {
+        settings.log.format = LogFormat::Pretty;
+    }
+    if settings.log.level == "info" {
+        settings.log.level = "warn".to_owned();
+    }
+    telemetry::init_tracing(&settings.log);
+    let shutdown = shutdown::on_signal();
+    if let Some(duration) = args.duration {
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(duration).await;
+            stop.cancel();
+        });
+    }
+    let demo = Demo::start(settings, &args).await?;
+    demo.run_until(shutdown).await
+}
+
+/// The running pieces of a demo.
+pub struct Demo {
+    sandbox: RunningSandbox,
+    store: Store,
+    settings: Settings,
+    // Dropped last: deletes the temporary database folder.
+    _data_dir: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for Demo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Demo").finish_non_exhaustive()
+    }
+}
+
+impl Demo {
+    /// Starts the sandbox, opens the database, registers the integrations and creates the
+    /// first applications.
+    pub async fn start(mut settings: Settings, args: &DemoArgs) -> anyhow::Result<Self> {
+        let (data_dir, temp) = match &args.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("could not create {}", dir.display()))?;
+                (dir.clone(), None)
+            }
+            None => {
+                let temp = tempfile::Builder::new()
+                    .prefix("stagewatch-demo-")
+                    .tempdir()
+                    .context("could not create a temporary folder")?;
+                (temp.path().to_path_buf(), Some(temp))
+            }
+        };
+        let sandbox = Sandbox::start(
+            SandboxConfig::showcase(args.seed, JOBS, EXISTING_PER_JOB).with_tick(args.tick),
+        )
+        .await
+        .context("could not start the simulated Kombo API")?;
+
+        settings.database.url = crate::config::Secret::new(format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join("stagewatch.db").display()
+        ));
+        settings.kombo.base_url = sandbox.base_url();
+        settings.kombo.api_key = crate::config::Secret::new(sandbox.api_key());
+        settings.sync.poll_interval = Duration::from_secs(2);
+        settings.sync.claim_every = Duration::from_millis(500);
+        settings.sync.lease = Duration::from_secs(30);
+        settings.sync.jitter = 0.2;
+        let store = wiring::store(&settings, true).await?;
+        out(&format!(
+            "stagewatch demo: simulated Kombo at {}, database in {}",
+            sandbox.base_url(),
+            data_dir.display()
+        ));
+
+        let kombo = wiring::kombo(&settings, true)?;
+        for id in sandbox.integration_ids() {
+            let id = IntegrationId::parse(id)?;
+            store
+                .register_integration(
+                    &NewIntegration {
+                        id: id.clone(),
+                        tool: id.tool().map(str::to_owned),
+                        label: None,
+                        poll_interval: None,
+                    },
+                    chrono::Utc::now(),
+                )
+                .await?;
+            let created = seed::create_applications(&kombo, &store, &id, CREATED_PER_JOB).await;
+            out(&format!("{id}: {created}"));
+        }
+        Ok(Self {
+            sandbox,
+            store,
+            settings,
+            _data_dir: temp,
+        })
+    }
+
+    /// Runs the workers and prints changes until `shutdown`, then prints the summary.
+    pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let kombo = Arc::new(wiring::kombo(&self.settings, true)?);
+        let sync = wiring::sync_service(&self.settings, kombo, &self.store);
+        let scheduler = Arc::new(Scheduler::new(
+            self.store.clone(),
+            sync,
+            wiring::clock(),
+            wiring::scheduler_settings(&self.settings),
+        ));
+        out("watching for changes (Ctrl-C to stop)…");
+        let workers = tokio::spawn(scheduler.run(shutdown.clone()));
+        let printer = printer::Printer::new(self.store.clone());
+        let tally = printer.follow(shutdown.clone()).await?;
+        workers.await.context("the sync workers stopped unexpectedly")?;
+        let integrations = self.store.list_integrations().await?;
+        out(&crate::commands::integrations_table(&integrations).to_string());
+        out(&tally.table().to_string());
+        self.sandbox.shutdown().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,15 @@
+//! The stagewatch binary's library: configuration, the command line, telemetry, the sync
+//! workers, the demo and the wiring of the domain to its adapters. `main.rs` only parses the
+//! command line and calls [`run`].
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod demo;
+pub mod shutdown;
+pub mod telemetry;
+pub mod tracking;
+pub mod wiring;
+pub mod worker;
+
+pub use commands::run;

@@ -1,0 +1,270 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use adapters_postgres::{IntegrationRecord, Store};
+use chrono::{DateTime, Utc};
+use domain::ports::Clock;
+use domain::sync::{PassMode, PassOutcome, PassReport, SyncError, SyncService};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, field};
+
+use super::observer::ShutdownObserver;
+use super::schedule::{ScheduleSettings, next_due, wants_full_pass};
+
+/// How the scheduler claims and runs integrations.
+#[derive(Debug, Clone)]
+pub struct SchedulerSettings {
+    pub schedule: ScheduleSettings,
+    /// Integrations synced at once by this process.
+    pub concurrency: usize,
+    pub lease: Duration,
+    pub claim_every: Duration,
+    /// This process's name in leases.
+    pub owner: String,
+}
+
+/// Claims due integrations and runs their passes until shut down.
+pub struct Scheduler {
+    store: Store,
+    sync: SyncService,
+    clock: Arc<dyn Clock>,
+    settings: SchedulerSettings,
+    wake: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scheduler")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scheduler {
+    pub fn new(
+        store: Store,
+        sync: SyncService,
+        clock: Arc<dyn Clock>,
+        settings: SchedulerSettings,
+    ) -> Self {
+        Self {
+            store,
+            sync,
+            clock,
+            settings,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Notified when an integration became due now (a Kombo webhook, an API call), so that it
+    /// does not wait for the next claim tick.
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    /// Runs until `shutdown` is cancelled; then stops claiming, lets each pass finish the page
+    /// in flight, releases the leases and returns.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        tracing::info!(
+            owner = %self.settings.owner,
+            concurrency = self.settings.concurrency,
+            "sync workers started"
+        );
+        let mut running = JoinSet::new();
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let free = self.settings.concurrency.saturating_sub(running.len());
+            if free > 0 {
+                self.claim(free, &mut running, &shutdown).await;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(self.settings.claim_every) => {}
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+            }
+        }
+        tracing::info!(in_flight = running.len(), "sync workers stopping");
+        while running.join_next().await.is_some() {}
+        tracing::info!("sync workers stopped");
+    }
+
+    async fn claim(
+        self: &Arc<Self>,
+        free: usize,
+        running: &mut JoinSet<()>,
+        shutdown: &CancellationToken,
+    ) {
+        let limit = u32::try_from(free).unwrap_or(u32::MAX);
+        match self
+            .store
+            .claim_due(&self.settings.owner, limit, self.settings.lease, self.clock.now())
+            .await
+        {
+            Ok(claimed) => {
+                for record in claimed {
+                    let scheduler = Arc::clone(self);
+                    let shutdown = shutdown.clone();
+                    running.spawn(async move { scheduler.run_claimed(record, shutdown).await });
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not claim due integrations"),
+        }
+    }
+
+    /// One pass of a claimed integration, with its lease kept alive, then the lease released
+    /// with the next due time.
+    async fn run_claimed(self: Arc<Self>, record: IntegrationRecord, shutdown: CancellationToken) {
+        let id = record.id.clone();
+        let now = self.clock.now();
+        let mode = if wants_full_pass(
+            record.last_full_pass_at,
+            now,
+            self.settings.schedule.full_pass_every,
+        ) {
+            PassMode::Full
+        } else {
+            PassMode::Incremental
+        };
+        let lease_lost = CancellationToken::new();
+        let keeper = tokio::spawn(Arc::clone(&self).keep_lease(record.clone(), lease_lost.clone()));
+        let observer = ShutdownObserver {
+            shutdown,
+            lease_lost: lease_lost.clone(),
+        };
+        let span = tracing::info_span!(
+            "sync_pass",
+            integration = %id,
+            mode = ?mode,
+            outcome = field::Empty,
+            pages = field::Empty,
+            applications_seen = field::Empty,
+            events = field::Empty,
+            events_by_kind = field::Empty,
+            duration_ms = field::Empty,
+        );
+        let started = Instant::now();
+        metrics::gauge!("stagewatch_integrations_syncing").increment(1.0);
+        let result = self
+            .sync
+            .run_pass(&id, mode, &observer)
+            .instrument(span.clone())
+            .await;
+        metrics::gauge!("stagewatch_integrations_syncing").decrement(1.0);
+        keeper.abort();
+        record_pass(&span, &result, started.elapsed());
+
+        if lease_lost.is_cancelled() {
+            tracing::warn!(integration = %id, "lease lost during the pass; another worker owns it now");
+            return;
+        }
+        let finished = self.clock.now();
+        let (next, full_done) = self.after_pass(&record, &result, finished);
+        if let Err(error) = self
+            .store
+            .release_lease(&id, &self.settings.owner, next, full_done)
+            .await
+        {
+            // The lease runs out by itself; the integration is picked up again then.
+            tracing::warn!(integration = %id, %error, "could not release the lease");
+        }
+    }
+
+    fn after_pass(
+        &self,
+        record: &IntegrationRecord,
+        result: &Result<PassReport, SyncError>,
+        now: DateTime<Utc>,
+    ) -> (DateTime<Utc>, Option<DateTime<Utc>>) {
+        let schedule = &self.settings.schedule;
+        let interval = record.poll_interval.unwrap_or(schedule.poll_interval);
+        let random = rand::random::<f64>();
+        match result {
+            // Interrupted by shutdown: due at once, for whichever worker comes next.
+            Ok(report) if report.outcome == PassOutcome::Interrupted => (now, None),
+            Ok(report) => {
+                let full_done = (report.mode == PassMode::Full
+                    && report.outcome == PassOutcome::Completed)
+                    .then_some(report.started_at);
+                (next_due(Ok(()), interval, None, now, schedule, random), full_done)
+            }
+            Err(error) => {
+                let failing_since = record.failing_since.or(Some(now));
+                (
+                    next_due(Err(error), interval, failing_since, now, schedule, random),
+                    None,
+                )
+            }
+        }
+    }
+
+    async fn keep_lease(self: Arc<Self>, record: IntegrationRecord, lost: CancellationToken) {
+        let every = self.settings.lease / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            match self
+                .store
+                .renew_lease(&record.id, &self.settings.owner, self.settings.lease, self.clock.now())
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    lost.cancel();
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(integration = %record.id, %error, "could not renew the lease");
+                }
+            }
+        }
+    }
+}
+
+/// Fills the pass's span and counts it.
+fn record_pass(span: &tracing::Span, result: &Result<PassReport, SyncError>, elapsed: Duration) {
+    span.record("duration_ms", u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+    metrics::histogram!("stagewatch_sync_pass_seconds").record(elapsed.as_secs_f64());
+    match result {
+        Ok(report) => {
+            let outcome = outcome_name(report.outcome);
+            span.record("outcome", outcome);
+            span.record("pages", report.pages);
+            span.record("applications_seen", report.applications_seen);
+            span.record("events", report.events_appended);
+            span.record(
+                "events_by_kind",
+                field::display(serde_json::to_string(&report.events_by_kind).unwrap_or_default()),
+            );
+            metrics::counter!("stagewatch_sync_passes_total", "outcome" => outcome).increment(1);
+            metrics::counter!("stagewatch_applications_seen_total")
+                .increment(report.applications_seen);
+            for (kind, count) in &report.events_by_kind {
+                metrics::counter!("stagewatch_events_detected_total", "type" => kind.clone())
+                    .increment(*count);
+            }
+            for warning in &report.warnings {
+                tracing::warn!(parent: span, warning = %warning, "sync pass warning");
+            }
+            span.in_scope(|| tracing::info!("sync pass finished"));
+        }
+        Err(error) => {
+            span.record("outcome", error.kind());
+            metrics::counter!("stagewatch_sync_passes_total", "outcome" => error.kind())
+                .increment(1);
+            let retryable = !error.is_failure();
+            span.in_scope(|| tracing::warn!(%error, retryable, "sync pass failed"));
+        }
+    }
+}
+
+fn outcome_name(outcome: PassOutcome) -> &'static str {
+    match outcome {
+        PassOutcome::Completed => "completed",
+        PassOutcome::Interrupted => "interrupted",
+        PassOutcome::ApplicationsUnreadable => "applications_unreadable",
+    }
+}
