@@ -1,0 +1,355 @@
+//! Applications: create through Kombo, import into tracking, list, read with a timeline; jobs
+//! with their pipelines.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use domain::ports::{ImportRequest, JobQuery, NewApplication, NewCandidate};
+use domain::{IntegrationId, JobId, Pipeline, StageId};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::extract::{ApiJson, parse_json};
+use super::integrations::parse_integration_id;
+use super::problem::Problem;
+use crate::tracking::track_created;
+
+/// The header that makes a create safe to retry.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The candidate of a new application.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateInput {
+    pub first_name: String,
+    pub last_name: String,
+    pub email_address: String,
+    pub phone_number: Option<String>,
+    pub company: Option<String>,
+    pub title: Option<String>,
+}
+
+/// An application to create in the customer's ATS through Kombo.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApplication {
+    /// Kombo job id (or `remote:<ATS job id>`).
+    pub job_id: String,
+    pub candidate: CandidateInput,
+    /// The stage to start in; the job's first stage when omitted.
+    pub stage_id: Option<String>,
+    /// Further fields of Kombo's request body (attachments, `remote_fields`,
+    /// `screening_question_answers`, …), passed through unchanged.
+    #[schema(value_type = Option<Object>)]
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The answer to a create: the tracked application and its `application.created` event.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedApplication {
+    /// Kombo's application id.
+    pub id: String,
+    pub integration_id: String,
+    pub job_id: Option<String>,
+    pub remote_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub current_stage: Option<serde_json::Value>,
+    pub outcome: Option<String>,
+    /// The `application.created` event, as the feed and webhooks carry it.
+    #[schema(value_type = Object)]
+    pub event: serde_json::Value,
+}
+
+fn validate_create(body: CreateApplication) -> Result<NewApplication, Problem> {
+    let job_id = JobId::parse(body.job_id).map_err(|e| Problem::validation("job_id", e.to_string()))?;
+    let stage_id = body
+        .stage_id
+        .map(StageId::parse)
+        .transpose()
+        .map_err(|e| Problem::validation("stage_id", e.to_string()))?;
+    let c = body.candidate;
+    for (field, value) in [
+        ("candidate.first_name", &c.first_name),
+        ("candidate.last_name", &c.last_name),
+    ] {
+        if value.trim().is_empty() {
+            return Err(Problem::validation(field, "must not be empty"));
+        }
+    }
+    let email = c.email_address.trim();
+    if !email
+        .split_once('@')
+        .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+    {
+        return Err(Problem::validation(
+            "candidate.email_address",
+            format!("`{email}` is not an email address"),
+        ));
+    }
+    Ok(NewApplication {
+        job_id,
+        candidate: NewCandidate {
+            first_name: c.first_name.trim().to_owned(),
+            last_name: c.last_name.trim().to_owned(),
+            email_address: email.to_owned(),
+            phone_number: c.phone_number,
+            company: c.company,
+            title: c.title,
+        },
+        stage_id,
+        extra: body.extra.unwrap_or_default(),
+    })
+}
+
+/// Creates an application in the ATS through Kombo and tracks it at once.
+///
+/// Kombo has no idempotency of its own: send an `Idempotency-Key` header (any unique string per
+/// intended application) and a retried request returns the first answer instead of creating a
+/// second application.
+#[utoipa::path(post, path = "/v1/integrations/{integration_id}/applications", tag = "applications",
+    params(
+        ("integration_id" = String, Path, description = "Kombo integration id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create return the first result"),
+    ),
+    request_body = CreateApplication,
+    responses(
+        (status = 201, body = CreatedApplication),
+        (status = 404, body = super::problem::ProblemBody),
+        (status = 409, description = "Already exists in the ATS, or the idempotency key is in use", body = super::problem::ProblemBody),
+        (status = 422, body = super::problem::ProblemBody),
+        (status = 502, description = "Kombo failed", body = super::problem::ProblemBody),
+    ),
+    security(("api_key" = [])))]
+pub(super) async fn create(
+    State(state): State<AppState>,
+    Path(integration_id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Problem> {
+    let integration = parse_integration_id(integration_id)?;
+    require_json(&headers)?;
+    let input: CreateApplication = parse_json(&body)?;
+    let application = validate_create(input)?;
+    if state.store.integration(&integration).await?.is_none() {
+        return Err(Problem::not_found(format!("integration {integration} is not registered")));
+    }
+    let Some(key) = idempotency_key(&headers)? else {
+        let created = create_and_track(&state, &integration, &application).await?;
+        return Ok((StatusCode::CREATED, Json(created)).into_response());
+    };
+    let scope = format!("create-application:{integration}");
+    let request_hash = format!("{:x}", Sha256::digest(&body));
+    let now = state.clock.now();
+    match state
+        .store
+        .begin_idempotent(&scope, &key, &request_hash, now)
+        .await?
+    {
+        adapters_postgres::IdempotencyClaim::Started => {}
+        adapters_postgres::IdempotencyClaim::InFlight => {
+            return Err(Problem::conflict(
+                "idempotency-key-in-use",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            )
+            .with_field("Idempotency-Key"));
+        }
+        adapters_postgres::IdempotencyClaim::Mismatch => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+                "this Idempotency-Key was used with a different request body",
+            )
+            .with_field("Idempotency-Key"));
+        }
+        adapters_postgres::IdempotencyClaim::Completed { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let mut response = (status, Json(body)).into_response();
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            return Ok(response);
+        }
+    }
+    match create_and_track(&state, &integration, &application).await {
+        Ok(created) => {
+            let body = serde_json::to_value(&created).expect("serializable");
+            if let Err(error) = state
+                .store
+                .complete_idempotent(&scope, &key, StatusCode::CREATED.as_u16(), body.clone())
+                .await
+            {
+                tracing::warn!(%error, "could not record the idempotent answer");
+            }
+            Ok((StatusCode::CREATED, Json(body)).into_response())
+        }
+        Err(problem) => {
+            // Nothing was created (or Kombo's answer is unknown): the key is free for a retry.
+            let _ = state.store.abandon_idempotent(&scope, &key).await;
+            Err(problem)
+        }
+    }
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().unwrap_or_default().trim() == "application/json");
+    if is_json {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the body as JSON with `Content-Type: application/json`",
+        ))
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| Problem::validation("Idempotency-Key", "must be printable ASCII"))?
+        .trim();
+    if key.is_empty() || key.len() > 255 {
+        return Err(Problem::validation(
+            "Idempotency-Key",
+            "must be 1 to 255 characters",
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+async fn create_and_track(
+    state: &AppState,
+    integration: &IntegrationId,
+    application: &NewApplication,
+) -> Result<CreatedApplication, Problem> {
+    let snapshot = state.ats.create_application(integration, application).await?;
+    let pipeline = pipeline_of(state, integration, &snapshot.job_id).await;
+    let event = track_created(
+        &state.store,
+        &snapshot,
+        pipeline.as_ref(),
+        state.clock.now(),
+    )
+    .await?;
+    Ok(CreatedApplication {
+        id: snapshot.id.to_string(),
+        integration_id: integration.to_string(),
+        job_id: snapshot.job_id.as_ref().map(ToString::to_string),
+        remote_id: snapshot.remote_id.as_ref().map(ToString::to_string),
+        current_stage: snapshot
+            .current_stage
+            .as_ref()
+            .map(|s| serde_json::to_value(s.to_ref()).expect("serializable")),
+        outcome: snapshot.outcome.as_ref().map(|o| o.as_str().to_owned()),
+        event: serde_json::to_value(&event).expect("serializable"),
+    })
+}
+
+/// The job's pipeline: stored, or fetched from Kombo; `None` when neither has it (the sync
+/// fills it in later).
+async fn pipeline_of(
+    state: &AppState,
+    integration: &IntegrationId,
+    job: &Option<JobId>,
+) -> Option<Pipeline> {
+    use domain::ports::{AtsGateway as _, TrackerStore as _};
+    let job = job.as_ref()?;
+    if let Ok(mut stored) = state.store.load_pipelines(integration, std::slice::from_ref(job)).await
+        && let Some(pipeline) = stored.pop()
+    {
+        return Some(pipeline);
+    }
+    let query = JobQuery {
+        ids: vec![job.clone()],
+        ..JobQuery::default()
+    };
+    let page = state.ats.fetch_jobs(integration, &query, None).await.ok()?;
+    let pipeline = page.items.into_iter().find(|p| &p.job_id == job)?;
+    let _ = state
+        .store
+        .save_pipelines(integration, std::slice::from_ref(&pipeline))
+        .await;
+    Some(pipeline)
+}
+
+/// An existing ATS application to track (Kombo's import-tracked-application).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportApplication {
+    /// The tool key of Kombo's body, e.g. `greenhouse`.
+    pub tool: String,
+    /// The identifiers for that tool, including `id_type`.
+    #[schema(value_type = Object)]
+    pub identifiers: serde_json::Map<String, serde_json::Value>,
+    /// When the application was handed to the ATS; now when omitted.
+    pub tracked_at: Option<DateTime<Utc>>,
+}
+
+/// The answer to an import.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportedApplication {
+    /// Kombo's application id.
+    pub id: String,
+    pub tracked_at: Option<DateTime<Utc>>,
+    pub message: String,
+}
+
+/// Starts tracking an application that already exists in the ATS; its data (and its
+/// `application.discovered` event) arrives with the next sync pass, which starts at once.
+#[utoipa::path(post, path = "/v1/integrations/{integration_id}/applications/import", tag = "applications",
+    params(("integration_id" = String, Path, description = "Kombo integration id")),
+    request_body = ImportApplication,
+    responses(
+        (status = 202, body = ImportedApplication),
+        (status = 404, body = super::problem::ProblemBody),
+        (status = 422, body = super::problem::ProblemBody),
+        (status = 502, body = super::problem::ProblemBody),
+    ),
+    security(("api_key" = [])))]
+pub(super) async fn import(
+    State(state): State<AppState>,
+    Path(integration_id): Path<String>,
+    ApiJson(body): ApiJson<ImportApplication>,
+) -> Result<(StatusCode, Json<ImportedApplication>), Problem> {
+    let integration = parse_integration_id(integration_id)?;
+    if body.tool.trim().is_empty() {
+        return Err(Problem::validation("tool", "must not be empty"));
+    }
+    if state.store.integration(&integration).await?.is_none() {
+        return Err(Problem::not_found(format!("integration {integration} is not registered")));
+    }
+    let imported = state
+        .ats
+        .import_tracked_application(
+            &integration,
+            &ImportRequest {
+                tracked_at: body.tracked_at,
+                tool: body.tool,
+                identifiers: body.identifiers,
+            },
+        )
+        .await?;
+    if state.store.make_due(&integration, state.clock.now()).await? {
+        state.sync_waker.notify_one();
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ImportedApplication {
+            id: imported.id.to_string(),
+            tracked_at: imported.tracked_at,
+            message: "tracked; its data arrives with the sync pass that starts now".to_owned(),
+        }),
+    ))
+}

@@ -1,0 +1,112 @@
+//! `/v1/events`: the event feed, by gap-free sequence, with long polling.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use domain::event::EVENT_TYPES;
+use domain::ports::{FeedQuery, MAX_FEED_LIMIT};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::extract::ApiQuery;
+use super::integrations::parse_integration_id;
+use super::problem::Problem;
+
+/// Default page of the feed.
+const DEFAULT_LIMIT: u32 = 100;
+
+/// Parameters of a feed read.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FeedParams {
+    /// Events with a sequence greater than this (the `next_after` of the previous read); from
+    /// the start when omitted.
+    pub after: Option<i64>,
+    /// Comma-separated event types, e.g. `application.hired,application.declined`.
+    pub types: Option<String>,
+    /// Only events of this integration.
+    pub integration: Option<String>,
+    /// Events per page, 1–1000 (default 100).
+    pub limit: Option<u32>,
+    /// Seconds to wait for an event when none is there yet (long polling), up to the server's
+    /// `api.max_feed_wait`.
+    pub wait: Option<u64>,
+}
+
+/// A page of the feed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedPage {
+    /// Events, oldest first. Each has `sequence`, `id` (use it to de-duplicate), `type`,
+    /// `occurred_at`, `detected_at`, `integration`, `application`, `job` and `data`.
+    #[schema(value_type = Vec<Object>)]
+    pub events: Vec<domain::FeedEvent>,
+    /// Pass as `after` to read on; equal to `after` when there was nothing new.
+    pub next_after: i64,
+}
+
+/// Reads the event feed.
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(FeedParams),
+    responses((status = 200, body = FeedPage), (status = 422, body = super::problem::ProblemBody)),
+    security(("api_key" = [])))]
+pub(super) async fn read(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<FeedParams>,
+) -> Result<Json<FeedPage>, Problem> {
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_FEED_LIMIT).contains(&limit) {
+        return Err(Problem::validation(
+            "limit",
+            format!("{limit} is out of range; 1 to {MAX_FEED_LIMIT}"),
+        ));
+    }
+    if let Some(after) = params.after
+        && after < 0
+    {
+        return Err(Problem::validation("after", "must not be negative"));
+    }
+    let types: Vec<String> = params
+        .types
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Some(unknown) = types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
+        return Err(Problem::validation(
+            "types",
+            format!("unknown event type `{unknown}`; known types: {}", EVENT_TYPES.join(", ")),
+        ));
+    }
+    let integration = params.integration.map(parse_integration_id).transpose()?;
+    let wait = Duration::from_secs(params.wait.unwrap_or(0)).min(state.max_feed_wait);
+    let query = FeedQuery {
+        after: params.after,
+        limit,
+        types,
+        integration,
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    // While filtering, new events of other types also wake the wait; the cursor to wait after is
+    // the feed's head, so each wake-up means something new was appended.
+    let mut head = match params.after {
+        Some(after) => after,
+        None => 0,
+    };
+    loop {
+        let events = state.store.read_events(&query).await?;
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !events.is_empty() || remaining.is_zero() {
+            let next_after = events
+                .last()
+                .map_or(params.after.unwrap_or(0), |e| e.sequence);
+            return Ok(Json(FeedPage { events, next_after }));
+        }
+        head = head.max(state.store.feed_head().await?);
+        state.store.wait_for_events(head, remaining).await?;
+    }
+}

@@ -1,0 +1,152 @@
+//! `POST /v1/kombo/webhooks`: Kombo's webhooks. Verified on the raw body, de-duplicated by
+//! webhook id, answered quickly: the work they cause (a sync pass) runs in the workers.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use adapters_kombo::webhook::{APPLICATION_MODELS, KomboWebhook, parse_webhook, verify_signature};
+use adapters_postgres::{NewIntegration, Registered};
+use domain::event::StatusChange;
+use domain::{ChangeEvent, EventKind, IntegrationId, IntegrationStatus};
+
+use super::AppState;
+use super::problem::Problem;
+
+/// Kombo's signature header.
+pub const SIGNATURE_HEADER: &str = "x-kombo-signature";
+
+fn count(outcome: &'static str) {
+    metrics::counter!("stagewatch_kombo_webhooks_total", "outcome" => outcome).increment(1);
+}
+
+/// Receives one Kombo webhook.
+#[utoipa::path(post, path = "/v1/kombo/webhooks", tag = "kombo",
+    request_body(content = Object, description = "A Kombo webhook (`data-changed`, `integration-state-changed`, `integration-created`, `integration-deleted`), signed with `X-Kombo-Signature`"),
+    responses(
+        (status = 204, description = "Accepted (or already seen)"),
+        (status = 401, description = "Missing or forged signature", body = super::problem::ProblemBody),
+        (status = 400, description = "Not a Kombo webhook", body = super::problem::ProblemBody),
+    ))]
+pub(super) async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, Problem> {
+    if state.kombo_webhook_secret.is_empty() {
+        count("refused_unconfigured");
+        return Err(Problem::unauthorized(
+            "Kombo webhooks are refused: kombo.webhook_secret is not configured",
+        ));
+    }
+    let Some(signature) = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) else {
+        count("unsigned");
+        return Err(Problem::unauthorized("the X-Kombo-Signature header is missing"));
+    };
+    if !verify_signature(state.kombo_webhook_secret.expose().as_bytes(), &body, signature) {
+        count("forged");
+        tracing::warn!("refused a Kombo webhook with a wrong signature");
+        return Err(Problem::unauthorized("the X-Kombo-Signature does not match the body"));
+    }
+    let webhook = match parse_webhook(&body) {
+        Ok(webhook) => webhook,
+        Err(error) => {
+            count("unreadable");
+            return Err(Problem::malformed(format!("not a Kombo webhook stagewatch reads: {error}")));
+        }
+    };
+    let now = state.clock.now();
+    if !state.store.record_kombo_webhook(webhook.id(), now).await? {
+        count("duplicate");
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let webhook_id = webhook.id().to_owned();
+    handle(&state, webhook, &webhook_id, now).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn handle(
+    state: &AppState,
+    webhook: KomboWebhook,
+    webhook_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Problem> {
+    match webhook {
+        KomboWebhook::DataChanged { integration_id, models, .. } => {
+            let concerns_applications = models
+                .iter()
+                .any(|model| APPLICATION_MODELS.contains(&model.as_str()));
+            let id = parse_id(&integration_id)?;
+            if concerns_applications && state.store.make_due(&id, now).await? {
+                state.sync_waker.notify_one();
+                count("sync_requested");
+            } else {
+                count("ignored");
+            }
+        }
+        KomboWebhook::IntegrationStateChanged { integration_id, state: status, .. } => {
+            let id = parse_id(&integration_id)?;
+            set_status(state, &id, status, webhook_id, now).await?;
+            count("status_changed");
+        }
+        KomboWebhook::IntegrationCreated { integration_id, tool, .. } => {
+            // A customer connected a new ATS: track it, so that applications created in it are
+            // followed from the start.
+            let id = parse_id(&integration_id)?;
+            let registered = state
+                .store
+                .register_integration(
+                    &NewIntegration {
+                        tool: tool.or_else(|| id.tool().map(str::to_owned)),
+                        id: id.clone(),
+                        label: None,
+                        poll_interval: None,
+                    },
+                    now,
+                )
+                .await?;
+            if matches!(registered, Registered::Created(_)) {
+                state.sync_waker.notify_one();
+            }
+            set_status(state, &id, IntegrationStatus::Active, webhook_id, now).await?;
+            count("integration_created");
+        }
+        KomboWebhook::IntegrationDeleted { integration_id, .. } => {
+            let id = parse_id(&integration_id)?;
+            set_status(state, &id, IntegrationStatus::Deleted, webhook_id, now).await?;
+            count("integration_deleted");
+        }
+    }
+    Ok(())
+}
+
+fn parse_id(raw: &str) -> Result<IntegrationId, Problem> {
+    IntegrationId::parse(raw).map_err(|e| Problem::validation("data.integration_id", e.to_string()))
+}
+
+/// Records Kombo's new status of an integration with an `integration.status_changed` event
+/// when it changed. Webhooks for integrations stagewatch does not track are ignored.
+async fn set_status(
+    state: &AppState,
+    id: &IntegrationId,
+    status: IntegrationStatus,
+    webhook_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), Problem> {
+    let Some(record) = state.store.integration(id).await? else {
+        return Ok(());
+    };
+    if record.status == Some(status) {
+        return Ok(());
+    }
+    let event = ChangeEvent::for_integration(
+        id,
+        EventKind::StatusChanged(StatusChange {
+            from: record.status,
+            to: status,
+        }),
+        &format!("kombo-webhook:{webhook_id}"),
+        now,
+    );
+    state.store.set_status(id, status, vec![event]).await?;
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! Every API error is an RFC 9457 `application/problem+json` body with a stable `type`, a human
+//! `detail` and, for validation errors, the offending `field`.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use domain::ports::{AtsError, StoreError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Base of every problem `type`.
+pub const PROBLEM_BASE: &str = "https://stagewatch.dev/problems/";
+
+/// An API error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub status: StatusCode,
+    /// The last segment of the `type` URI, e.g. `validation`.
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub field: Option<String>,
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemBody {
+    /// Stable URI naming the kind of problem, e.g. `https://stagewatch.dev/problems/validation`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// What went wrong, for a person.
+    pub detail: String,
+    /// The offending field (JSON path, query parameter or header) of a validation error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            slug,
+            title,
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    /// 400 or 422 for an input that cannot be used, naming the field.
+    pub fn validation(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            field: Some(field.into()),
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "Invalid input", detail)
+        }
+    }
+
+    pub fn malformed(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "malformed-request", "Malformed request", detail)
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", detail)
+    }
+
+    pub fn conflict(slug: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, slug, "Conflict", detail)
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail)
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn body(&self) -> ProblemBody {
+        ProblemBody {
+            kind: format!("{PROBLEM_BASE}{}", self.slug),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            field: self.field.clone(),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(status = self.status.as_u16(), problem = self.slug, detail = %self.detail, "request failed");
+        } else {
+            tracing::debug!(status = self.status.as_u16(), problem = self.slug, detail = %self.detail, "request refused");
+        }
+        let mut response = (self.status, axum::Json(self.body())).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+impl From<StoreError> for Problem {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::UnknownIntegration(id) => {
+                Self::not_found(format!("integration {id} is not registered"))
+            }
+            StoreError::Unavailable(reason) => {
+                Self::unavailable(format!("the database is unavailable: {reason}"))
+            }
+            StoreError::Corrupt(reason) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                format!("stored data is inconsistent: {reason}"),
+            ),
+        }
+    }
+}
+
+impl From<AtsError> for Problem {
+    fn from(error: AtsError) -> Self {
+        let detail = error.to_string();
+        match error {
+            AtsError::RateLimited { .. } => Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "kombo-rate-limited",
+                "Kombo rate limit",
+                detail,
+            ),
+            AtsError::NotReady { .. } => Self::new(
+                StatusCode::CONFLICT,
+                "integration-not-ready",
+                "Integration not ready",
+                detail,
+            ),
+            AtsError::Unsupported { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unsupported-by-ats",
+                "Not supported by this ATS",
+                detail,
+            ),
+            AtsError::NeedsAttention { .. } => Self::new(
+                StatusCode::CONFLICT,
+                "integration-needs-attention",
+                "Integration needs attention",
+                detail,
+            ),
+            AtsError::Unauthorized { .. } => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "kombo-unauthorized",
+                "Kombo refused stagewatch's API key",
+                detail,
+            ),
+            AtsError::Transient { .. } | AtsError::Malformed { .. } => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "kombo-unavailable",
+                "Kombo is unavailable",
+                detail,
+            ),
+            AtsError::Rejected { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rejected-by-kombo",
+                "Refused by Kombo",
+                detail,
+            ),
+            AtsError::AlreadyExists { .. } => Self::conflict("application-already-exists", detail),
+            AtsError::NotFound { .. } => Self::not_found(detail),
+        }
+    }
+}
