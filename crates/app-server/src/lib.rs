@@ -5,6 +5,8 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod delivery;
+pub mod http;
 pub mod demo;
 pub mod shutdown;
 pub mod telemetry;
