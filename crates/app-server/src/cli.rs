@@ -39,6 +39,20 @@ pub enum Command {
     /// Inspects the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Creates API keys for the HTTP API.
+    #[command(subcommand, name = "api-key")]
+    ApiKey(ApiKeyCommand),
+    /// Prints the OpenAPI document of the HTTP API.
+    #[command(hide = true)]
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Prints a new random API key and the hash to add to `api.key_hashes`.
+    New,
+    /// Prints the hash of an existing key (read from stdin) for `api.key_hashes`.
+    Hash,
 }
 
 #[derive(Debug, Args)]

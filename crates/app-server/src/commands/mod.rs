@@ -1,7 +1,8 @@
 //! One module per command of the CLI.
 
+mod api_key;
 mod config_check;
-mod integrations;
+pub(crate) mod integrations;
 mod migrate;
 mod serve;
 mod sync;
@@ -15,8 +16,16 @@ use crate::telemetry;
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let source = ConfigSource { file: cli.config };
-    if let Command::Config(ConfigCommand::Check) = cli.command {
-        return config_check::run(&source);
+    match cli.command {
+        Command::Config(ConfigCommand::Check) => return config_check::run(&source),
+        Command::ApiKey(command) => return api_key::run(&command),
+        Command::Openapi => {
+            let document = crate::http::openapi::document_json();
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(document.as_bytes())?;
+            return Ok(());
+        }
+        _ => {}
     }
     let settings = source.load()?;
     match cli.command {
@@ -28,7 +37,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Command::Migrate => migrate::run(&settings).await,
                 Command::Sync(args) => sync::run(&settings, &args).await,
                 Command::Integrations(command) => integrations::run(&settings, command).await,
-                Command::Config(_) | Command::Demo(_) => unreachable!("handled above"),
+                Command::Config(_) | Command::Demo(_) | Command::ApiKey(_) | Command::Openapi => {
+                    unreachable!("handled above")
+                }
             }
         }
     }

@@ -1,12 +1,13 @@
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::http::ApiParts;
 use crate::worker::Scheduler;
-use crate::{shutdown, telemetry, wiring};
+use crate::{delivery, http, shutdown, telemetry, wiring};
 
-/// `stagewatch serve`: the workers (and the HTTP API) until SIGINT or SIGTERM.
+/// `stagewatch serve`: the HTTP API and the workers until SIGINT or SIGTERM.
 pub(super) async fn run(settings: Settings) -> anyhow::Result<()> {
-    let _metrics = telemetry::init_metrics();
+    let metrics = telemetry::init_metrics();
     let store = wiring::store(&settings, settings.database.migrate_on_start).await?;
     let pending = store.pending_migrations().await?;
     if !pending.is_empty() {
@@ -18,18 +19,32 @@ pub(super) async fn run(settings: Settings) -> anyhow::Result<()> {
     let kombo = Arc::new(wiring::kombo(&settings, settings.sync.workers)?);
     let shutdown = shutdown::on_signal();
     let mut tasks = tokio::task::JoinSet::new();
+    let scheduler = Arc::new(Scheduler::new(
+        store.clone(),
+        wiring::sync_service(&settings, kombo.clone(), &store),
+        wiring::clock(),
+        wiring::scheduler_settings(&settings),
+    ));
+    let parts = ApiParts {
+        store: store.clone(),
+        ats: kombo,
+        clock: wiring::clock(),
+        sync_waker: scheduler.waker(),
+        metrics: Some(metrics),
+    };
+    let (_, api) = http::start(&settings, parts, None, shutdown.clone()).await?;
     if settings.sync.workers {
-        let sync = wiring::sync_service(&settings, Arc::clone(&kombo), &store);
-        let scheduler = Arc::new(Scheduler::new(
-            store.clone(),
-            sync,
-            wiring::clock(),
-            wiring::scheduler_settings(&settings),
-        ));
         tasks.spawn(scheduler.run(shutdown.clone()));
+    }
+    if settings.webhooks.workers {
+        let deliverer = delivery::Deliverer::new(store.clone(), wiring::clock(), &settings)?;
+        tasks.spawn(deliverer.run(shutdown.clone()));
     }
     shutdown.cancelled().await;
     while tasks.join_next().await.is_some() {}
+    if let Err(error) = api.await? {
+        tracing::warn!(%error, "the HTTP API stopped with an error");
+    }
     tracing::info!("stopped");
     Ok(())
 }

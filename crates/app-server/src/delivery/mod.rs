@@ -3,3 +3,6 @@
 
 pub mod schedule;
 pub mod sign;
+mod worker;
+
+pub use worker::Deliverer;

@@ -148,7 +148,7 @@ impl Demo {
         let tally = printer.follow(shutdown.clone()).await?;
         workers.await.context("the sync workers stopped unexpectedly")?;
         let integrations = self.store.list_integrations().await?;
-        out(&crate::commands::integrations_table(&integrations).to_string());
+        out(&crate::commands::integrations::integrations_table(&integrations).to_string());
         out(&tally.table().to_string());
         self.sandbox.shutdown().await;
         Ok(())

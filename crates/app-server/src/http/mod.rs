@@ -2,6 +2,7 @@
 //! Errors are problem bodies ([`problem`]); every route but health, metrics, the OpenAPI
 //! document and Kombo's webhooks needs an API key ([`auth`]).
 
+mod app;
 pub mod auth;
 mod events;
 mod extract;
@@ -10,6 +11,7 @@ mod integrations;
 mod kombo_webhooks;
 pub mod openapi;
 pub mod problem;
+pub use app::{ApiParts, start};
 mod applications;
 mod views;
 

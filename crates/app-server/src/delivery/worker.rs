@@ -1,0 +1,193 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use adapters_postgres::{AttemptOutcome, AttemptRecord, DueDelivery, Store};
+use domain::ports::Clock;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::schedule::{DISABLE_AFTER, MAX_ATTEMPTS, wait_after};
+use super::sign::sign;
+use crate::config::Settings;
+
+/// Longest excerpt of an endpoint's response kept with an attempt.
+const EXCERPT_BYTES: usize = 512;
+/// How often the outbox is polled when idle.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// Drains the outbox: claims due deliveries, posts each signed event to its endpoint, records
+/// the attempt and schedules the retry.
+pub struct Deliverer {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    http: reqwest::Client,
+    concurrency: usize,
+    owner: String,
+}
+
+impl std::fmt::Debug for Deliverer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deliverer")
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deliverer {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: &Settings) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(settings.webhooks.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("stagewatch-webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            store,
+            clock,
+            http,
+            concurrency: settings.webhooks.concurrency,
+            owner: crate::wiring::default_worker_id(),
+        })
+    }
+
+    /// Runs until `shutdown`; deliveries in flight finish first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let this = Arc::new(self);
+        let mut running: JoinSet<()> = JoinSet::new();
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            let free = this.concurrency.saturating_sub(running.len());
+            let mut claimed = 0;
+            if free > 0 {
+                let lease = this.lease();
+                match this
+                    .store
+                    .claim_due_deliveries(&this.owner, this.clock.now(), u32::try_from(free).unwrap_or(1), lease)
+                    .await
+                {
+                    Ok(due) => {
+                        claimed = due.len();
+                        for delivery in due {
+                            let worker = Arc::clone(&this);
+                            running.spawn(async move { worker.deliver(delivery).await });
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "could not claim webhook deliveries"),
+                }
+            }
+            if claimed > 0 && running.len() < this.concurrency {
+                continue;
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(IDLE_POLL) => {}
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+            }
+        }
+        while running.join_next().await.is_some() {}
+    }
+
+    /// A claimed delivery stays claimed for the request's timeout and some slack.
+    fn lease(&self) -> Duration {
+        Duration::from_secs(60)
+    }
+
+    async fn deliver(&self, delivery: DueDelivery) {
+        let payload = serde_json::to_vec(&delivery.event).expect("events serialize");
+        let attempted_at = self.clock.now();
+        let secrets: Vec<&str> = delivery.secrets.iter().map(String::as_str).collect();
+        let signed = match sign(&secrets, delivery.event.event.id.as_str(), attempted_at.timestamp(), &payload) {
+            Ok(signed) => signed,
+            Err(error) => {
+                tracing::error!(endpoint = %delivery.endpoint_id, %error, "an endpoint secret is unusable");
+                return;
+            }
+        };
+        let started = Instant::now();
+        let response = self
+            .http
+            .post(&delivery.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &signed.id)
+            .header("webhook-timestamp", signed.timestamp.to_string())
+            .header("webhook-signature", &signed.signature)
+            .body(payload)
+            .send()
+            .await;
+        let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let (status_code, excerpt, error) = match response {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let body = response.bytes().await.unwrap_or_default();
+                let excerpt = String::from_utf8_lossy(&body[..body.len().min(EXCERPT_BYTES)]).into_owned();
+                (Some(status), Some(excerpt), None)
+            }
+            Err(error) => (None, None, Some(describe_error(&error))),
+        };
+        let delivered = status_code.is_some_and(|s| (200..300).contains(&s));
+        let attempts = delivery.attempts + 1;
+        let outcome = if delivered {
+            AttemptOutcome::Delivered
+        } else {
+            match wait_after(attempts) {
+                Some(wait) if attempts < MAX_ATTEMPTS => AttemptOutcome::RetryAt(
+                    self.clock.now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero()),
+                ),
+                _ => AttemptOutcome::GiveUp,
+            }
+        };
+        let label = match outcome {
+            AttemptOutcome::Delivered => "delivered",
+            AttemptOutcome::RetryAt(_) => "retrying",
+            AttemptOutcome::GiveUp => "given_up",
+        };
+        metrics::counter!("stagewatch_webhook_deliveries_total", "outcome" => label).increment(1);
+        tracing::info!(
+            endpoint = %delivery.endpoint_id,
+            event = %delivery.event.event.id,
+            attempt = attempts,
+            status = status_code,
+            latency_ms,
+            outcome = label,
+            "webhook attempt"
+        );
+        let give_up = matches!(outcome, AttemptOutcome::GiveUp);
+        let record = AttemptRecord {
+            attempted_at,
+            status_code,
+            latency_ms,
+            response_excerpt: excerpt,
+            error,
+        };
+        if let Err(error) = self.store.record_attempt(delivery.id, &record, outcome).await {
+            // The claim runs out and the delivery is attempted again: at least once.
+            tracing::warn!(%error, "could not record a webhook attempt");
+            return;
+        }
+        if give_up {
+            let healthy_since = self.clock.now()
+                - chrono::Duration::from_std(DISABLE_AFTER).unwrap_or(chrono::Duration::days(1));
+            match self
+                .store
+                .disable_failing_endpoint(&delivery.endpoint_id, healthy_since, self.clock.now())
+                .await
+            {
+                Ok(true) => tracing::warn!(endpoint = %delivery.endpoint_id, "webhook endpoint disabled after failing for a day"),
+                Ok(false) => {}
+                Err(error) => tracing::warn!(%error, "could not disable a failing endpoint"),
+            }
+        }
+    }
+}
+
+/// An error in words, without the URL's query (which may carry a token).
+fn describe_error(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".to_owned()
+    } else if error.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        error.without_url().to_string()
+    }
+}
