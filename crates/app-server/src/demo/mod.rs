@@ -22,6 +22,9 @@ use crate::config::{LogFormat, Settings};
 use crate::worker::Scheduler;
 use crate::{shutdown, telemetry, wiring};
 
+/// The API key the demo's HTTP API accepts (unless `api.key_hashes` is configured).
+pub const DEMO_API_KEY: &str = "sw_demo";
+
 /// Jobs per simulated integration.
 const JOBS: usize = 3;
 /// Applications the simulated ATS already tracks per job when the demo starts.
@@ -84,8 +87,14 @@ impl Demo {
                 (temp.path().to_path_buf(), Some(temp))
             }
         };
+        let webhook_secret = crate::delivery::sign::generate_secret();
         let sandbox = Sandbox::start(
-            SandboxConfig::showcase(args.seed, JOBS, EXISTING_PER_JOB).with_tick(args.tick),
+            SandboxConfig::showcase(args.seed, JOBS, EXISTING_PER_JOB)
+                .with_tick(args.tick)
+                .with_webhook(
+                    format!("http://{}/v1/kombo/webhooks", args.listen),
+                    webhook_secret.clone(),
+                ),
         )
         .await
         .context("could not start the simulated Kombo API")?;
@@ -96,7 +105,14 @@ impl Demo {
         ));
         settings.kombo.base_url = sandbox.base_url();
         settings.kombo.api_key = crate::config::Secret::new(sandbox.api_key());
-        settings.sync.poll_interval = Duration::from_secs(2);
+        settings.kombo.webhook_secret = crate::config::Secret::new(webhook_secret);
+        settings.api.listen = args.listen;
+        if settings.api.key_hashes.is_empty() {
+            settings.api.key_hashes = vec![crate::http::auth::hash_key(DEMO_API_KEY)];
+        }
+        settings.webhooks.allow_private_urls = true;
+        // Kombo's data-changed webhooks make integrations due at once; polling is the backstop.
+        settings.sync.poll_interval = Duration::from_secs(5);
         settings.sync.claim_every = Duration::from_millis(500);
         settings.sync.lease = Duration::from_secs(30);
         settings.sync.jitter = 0.2;
@@ -142,11 +158,27 @@ impl Demo {
             wiring::clock(),
             wiring::scheduler_settings(&self.settings),
         ));
+        let parts = crate::http::ApiParts {
+            store: self.store.clone(),
+            ats: Arc::new(wiring::kombo(&self.settings, true)?),
+            clock: wiring::clock(),
+            sync_waker: scheduler.waker(),
+            metrics: Some(telemetry::init_metrics()),
+        };
+        let (address, api) = crate::http::start(&self.settings, parts, None, shutdown.clone()).await?;
+        out(&format!(
+            "stagewatch API at http://{address} (try: curl -H 'Authorization: Bearer {DEMO_API_KEY}' http://{address}/v1/events)"
+        ));
+        let deliverer =
+            crate::delivery::Deliverer::new(self.store.clone(), wiring::clock(), &self.settings)?;
+        let delivery = tokio::spawn(deliverer.run(shutdown.clone()));
         out("watching for changes (Ctrl-C to stop)…");
         let workers = tokio::spawn(scheduler.run(shutdown.clone()));
         let printer = printer::Printer::new(self.store.clone());
         let tally = printer.follow(shutdown.clone()).await?;
         workers.await.context("the sync workers stopped unexpectedly")?;
+        delivery.await.context("the webhook deliveries stopped unexpectedly")?;
+        let _ = api.await;
         let integrations = self.store.list_integrations().await?;
         out(&crate::commands::integrations::integrations_table(&integrations).to_string());
         out(&tally.table().to_string());
