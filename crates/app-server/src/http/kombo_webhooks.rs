@@ -4,16 +4,15 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use adapters_kombo::webhook::{APPLICATION_MODELS, KomboWebhook, parse_webhook, verify_signature};
+use adapters_kombo::webhook::{
+    APPLICATION_MODELS, KomboWebhook, SIGNATURE_HEADER, parse_webhook, verify_signature,
+};
 use adapters_postgres::{NewIntegration, Registered};
 use domain::event::StatusChange;
 use domain::{ChangeEvent, EventKind, IntegrationId, IntegrationStatus};
 
 use super::AppState;
 use super::problem::Problem;
-
-/// Kombo's signature header.
-pub const SIGNATURE_HEADER: &str = "x-kombo-signature";
 
 fn count(outcome: &'static str) {
     metrics::counter!("stagewatch_kombo_webhooks_total", "outcome" => outcome).increment(1);
@@ -71,11 +70,10 @@ async fn handle(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Problem> {
     match webhook {
-        KomboWebhook::DataChanged { integration_id, models, .. } => {
+        KomboWebhook::DataChanged { integration_id: id, models, .. } => {
             let concerns_applications = models
                 .iter()
                 .any(|model| APPLICATION_MODELS.contains(&model.as_str()));
-            let id = parse_id(&integration_id)?;
             if concerns_applications && state.store.make_due(&id, now).await? {
                 state.sync_waker.notify_one();
                 count("sync_requested");
@@ -83,20 +81,18 @@ async fn handle(
                 count("ignored");
             }
         }
-        KomboWebhook::IntegrationStateChanged { integration_id, state: status, .. } => {
-            let id = parse_id(&integration_id)?;
+        KomboWebhook::IntegrationStateChanged { integration_id: id, status, .. } => {
             set_status(state, &id, status, webhook_id, now).await?;
             count("status_changed");
         }
-        KomboWebhook::IntegrationCreated { integration_id, tool, .. } => {
+        KomboWebhook::IntegrationCreated { integration_id: id, tool, .. } => {
             // A customer connected a new ATS: track it, so that applications created in it are
             // followed from the start.
-            let id = parse_id(&integration_id)?;
             let registered = state
                 .store
                 .register_integration(
                     &NewIntegration {
-                        tool: tool.or_else(|| id.tool().map(str::to_owned)),
+                        tool: Some(tool).filter(|t| !t.is_empty()).or_else(|| id.tool().map(str::to_owned)),
                         id: id.clone(),
                         label: None,
                         poll_interval: None,
@@ -110,17 +106,13 @@ async fn handle(
             set_status(state, &id, IntegrationStatus::Active, webhook_id, now).await?;
             count("integration_created");
         }
-        KomboWebhook::IntegrationDeleted { integration_id, .. } => {
-            let id = parse_id(&integration_id)?;
+        KomboWebhook::IntegrationDeleted { integration_id: id, .. } => {
             set_status(state, &id, IntegrationStatus::Deleted, webhook_id, now).await?;
             count("integration_deleted");
         }
+        KomboWebhook::Ignored { .. } => count("ignored"),
     }
     Ok(())
-}
-
-fn parse_id(raw: &str) -> Result<IntegrationId, Problem> {
-    IntegrationId::parse(raw).map_err(|e| Problem::validation("data.integration_id", e.to_string()))
 }
 
 /// Records Kombo's new status of an integration with an `integration.status_changed` event
