@@ -23,6 +23,7 @@ mod gateway;
 pub mod generated;
 pub mod mapping;
 pub mod query;
+pub mod webhook;
 
 pub use client::KomboClient;
 pub use config::{DEFAULT_BASE_URL, KomboConfig, WRITES_IN_FLIGHT_PER_INTEGRATION};
