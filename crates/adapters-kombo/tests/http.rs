@@ -385,3 +385,31 @@ async fn an_unreachable_server_is_transient() {
         .unwrap_err();
     assert_eq!(error.kind(), "transient");
 }
+
+#[tokio::test]
+async fn a_refused_cursor_is_transient_and_not_retried() {
+    let stub = Stub::start(vec![
+        kombo_error(400, "PLATFORM.INPUT_INVALID"),
+        page(&["a1"], None),
+    ])
+    .await;
+    let error = client(&stub, 3)
+        .fetch_applications(
+            &integration(),
+            &ApplicationQuery::default(),
+            Some(PageCursor("expired".into())),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), "transient");
+    assert_eq!(stub.seen().len(), 1);
+}
+
+#[tokio::test]
+async fn the_api_key_does_not_show_in_debug_output() {
+    let stub = Stub::start(Vec::new()).await;
+    let config = KomboConfig::new(stub.base_url(), "very-secret-key".to_owned().into());
+    let client = KomboClient::new(config.clone()).unwrap();
+    assert!(!format!("{config:?}").contains("very-secret-key"));
+    assert!(!format!("{client:?}").contains("very-secret-key"));
+}
