@@ -1,5 +1,6 @@
 //! Project automation as a plain Rust program, run with `cargo xtask <command>`.
 
+mod codegen;
 mod python;
 
 use std::path::{Path, PathBuf};
@@ -17,10 +18,16 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Everything CI checks: formatting, clippy with warnings denied, and the whole test suite.
+    /// Everything CI checks: formatting, generated code up to date, clippy with warnings denied, and the whole test suite.
     Test,
     /// Regenerates crates/kombo-schemas/schemas/ from Kombo's official Python SDK.
     Schemas,
+    /// Generates the Kombo adapter's wire types from the schemas.
+    Codegen {
+        /// Fail when the checked-in code is stale instead of rewriting it.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,11 +36,13 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Task::Test => test(&root),
         Task::Schemas => schemas(&root),
+        Task::Codegen { check } => codegen::run(&root, check),
     }
 }
 
 fn test(root: &Path) -> anyhow::Result<()> {
     run(root, "cargo", &["fmt", "--all", "--", "--check"])?;
+    codegen::run(root, true)?;
     run(
         root,
         "cargo",
@@ -76,7 +85,7 @@ pub(crate) fn run(dir: &Path, program: &str, args: &[&str]) -> anyhow::Result<()
     Ok(())
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace")

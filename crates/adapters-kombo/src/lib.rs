@@ -1,3 +1,30 @@
 //! The Kombo ATS API client that implements the domain's `AtsGateway` port.
 //!
-//! Not built yet: this crate holds the place of the adapter in the workspace.
+//! - [`KomboClient`] talks to Kombo (or the sandbox) over HTTP: bearer API key, `X-Integration-Id`,
+//!   rate limits, retries of reads, errors mapped from Kombo's `error.code` to [`AtsError`].
+//! - [`mapping`] turns Kombo's wire types into the domain's entities.
+//! - [`webhook`] verifies and parses the webhooks Kombo sends.
+//! - [`generated`] holds the wire types, generated from Kombo's JSON Schemas by
+//!   `cargo xtask codegen`.
+//!
+//! [`AtsError`]: domain::ports::AtsError
+
+mod client;
+mod config;
+mod error;
+mod gateway;
+#[allow(
+    missing_docs,
+    clippy::doc_markdown,
+    clippy::struct_excessive_bools,
+    clippy::too_many_lines,
+    clippy::enum_variant_names
+)]
+pub mod generated;
+pub mod mapping;
+pub mod query;
+pub mod webhook;
+
+pub use client::KomboClient;
+pub use config::{DEFAULT_BASE_URL, KomboConfig, WRITES_IN_FLIGHT_PER_INTEGRATION};
+pub use error::{EXCERPT_LIMIT, KomboError};

@@ -1,0 +1,61 @@
+//! How to reach Kombo and how hard to push it.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+/// Kombo's production API.
+pub const DEFAULT_BASE_URL: &str = "https://api.kombo.dev/v1";
+
+/// Kombo refuses more than 30 write actions in flight for one integration.
+pub const WRITES_IN_FLIGHT_PER_INTEGRATION: usize = 30;
+
+/// The client's settings. Build with [`KomboConfig::new`] and adjust the fields.
+#[derive(Debug, Clone)]
+pub struct KomboConfig {
+    /// `https://api.kombo.dev/v1`, or a sandbox's URL.
+    pub base_url: Url,
+    pub api_key: SecretString,
+    /// Limit on a whole request, body included.
+    pub timeout: Duration,
+    /// Limit on opening the connection.
+    pub connect_timeout: Duration,
+    /// Retries of a failed read (writes are never retried).
+    pub max_retries: u32,
+    /// Time after which a read is not retried any more, however many retries are left.
+    pub retry_budget: Duration,
+    /// The first backoff; each further one doubles, with jitter.
+    pub initial_backoff: Duration,
+    /// Requests in flight at once, over all integrations.
+    pub max_concurrency: usize,
+    /// Requests started per second, over all integrations.
+    pub requests_per_second: u32,
+    /// Requests started per second for one integration, to spare the customer's ATS.
+    pub requests_per_second_per_integration: u32,
+}
+
+impl KomboConfig {
+    pub fn new(base_url: Url, api_key: SecretString) -> Self {
+        Self {
+            base_url,
+            api_key,
+            timeout: Duration::from_mins(1),
+            connect_timeout: Duration::from_secs(10),
+            max_retries: 5,
+            retry_budget: Duration::from_mins(2),
+            initial_backoff: Duration::from_millis(500),
+            max_concurrency: 32,
+            requests_per_second: 20,
+            requests_per_second_per_integration: 5,
+        }
+    }
+
+    /// The production URL with `api_key`.
+    pub fn production(api_key: SecretString) -> Self {
+        Self::new(
+            Url::parse(DEFAULT_BASE_URL).expect("the default base URL is valid"),
+            api_key,
+        )
+    }
+}
