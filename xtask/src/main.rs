@@ -22,7 +22,8 @@ enum Task {
     Test,
     /// Regenerates crates/kombo-schemas/schemas/ from Kombo's official Python SDK.
     Schemas,
-    /// Generates the Kombo adapter's wire types from the schemas.
+    /// Generates the Kombo adapter's wire types from the schemas, and docs/openapi.json from the
+    /// server's code.
     Codegen {
         /// Fail when the checked-in code is stale instead of rewriting it.
         #[arg(long)]

@@ -1,7 +1,9 @@
 //! `cargo xtask codegen`: Rust wire types for the Kombo adapter, generated from the JSON Schemas
 //! in `crates/kombo-schemas/schemas/` and checked in under `crates/adapters-kombo/src/generated/`.
-//! `--check` regenerates in memory and fails when a checked-in file differs.
+//! It also writes the HTTP API's OpenAPI document to `docs/openapi.json`. `--check` regenerates
+//! in memory and fails when a checked-in file differs.
 
+mod openapi;
 mod rust;
 mod spec;
 
@@ -34,7 +36,7 @@ pub(crate) fn run(root: &Path, check: bool) -> anyhow::Result<()> {
             );
         }
         eprintln!("generated code in {GENERATED} is up to date");
-        return Ok(());
+        return openapi::run(root, true);
     }
     std::fs::create_dir_all(&out_dir)?;
     for (name, contents) in &files {
@@ -42,7 +44,7 @@ pub(crate) fn run(root: &Path, check: bool) -> anyhow::Result<()> {
             .with_context(|| format!("could not write {name}"))?;
     }
     eprintln!("wrote {} files to {GENERATED}", files.len());
-    Ok(())
+    openapi::run(root, false)
 }
 
 /// Every generated file by name, formatted.
