@@ -39,7 +39,7 @@ impl World {
             61..63 => self.change_job(integration),
             63..66 => self.delete(integration),
             66..68 => self.restore(integration),
-            68..71 => self.rename_stage(integration),
+            68..71 => Some(self.rename_stage(integration)),
             71..73 => self.reorder_stages(integration),
             73..82 => self.edit_candidate(integration),
             82..89 => self.add_interview(integration),
@@ -221,7 +221,7 @@ impl World {
         }
     }
 
-    fn rename_stage(&mut self, integration: usize) -> Option<TruthEntry> {
+    fn rename_stage(&mut self, integration: usize) -> TruthEntry {
         let target = &self.integrations[integration];
         let job = self.random.rng.random_range(0..target.jobs.len());
         let stage = self
@@ -238,7 +238,7 @@ impl World {
         record.name.clone_from(&new);
         let stage_id = record.id.clone();
         self.touch_job_applications(integration, job, at);
-        Some(self.record(
+        self.record(
             integration,
             None,
             job,
@@ -248,7 +248,7 @@ impl World {
                 from: old,
                 to: new,
             },
-        ))
+        )
     }
 
     fn reorder_stages(&mut self, integration: usize) -> Option<TruthEntry> {

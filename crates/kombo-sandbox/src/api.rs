@@ -46,11 +46,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-fn success(data: Value) -> Response {
+fn success(data: &Value) -> Response {
     Json(json!({ "status": "success", "data": data })).into_response()
 }
 
-fn success_with_warnings(data: Value) -> Response {
+fn success_with_warnings(data: &Value) -> Response {
     Json(json!({ "status": "success", "data": data, "warnings": [] })).into_response()
 }
 
@@ -105,7 +105,7 @@ async fn check_api_key(
 ) -> Result<Response, KomboError> {
     let world = shared.world();
     authorize(&world, &headers)?;
-    Ok(success(json!({ "environment_id": world.environment_id })))
+    Ok(success(&json!({ "environment_id": world.environment_id })))
 }
 
 async fn get_integration(
@@ -118,7 +118,7 @@ async fn get_integration(
     let integration = world
         .integration(&integration_id)
         .ok_or_else(|| KomboError::integration_not_found(&integration_id))?;
-    Ok(success(wire::integration(integration)))
+    Ok(success(&wire::integration(integration)))
 }
 
 async fn list_applications(
@@ -139,7 +139,7 @@ async fn list_applications(
         && query.lists.contains_key("outcomes")
         && !query.ignore_unsupported_filters
     {
-        return Ok(success(json!({ "next": null, "results": [] })));
+        return Ok(success(&json!({ "next": null, "results": [] })));
     }
     let matches = |at: usize| {
         let application = &integration.applications[at];
@@ -171,7 +171,7 @@ async fn list_applications(
         .map(|&at| wire::application(integration, &integration.applications[at], now))
         .collect();
     let next = next.map(|at| query.cursor_at(&integration.id, at));
-    Ok(success(json!({ "next": next, "results": results })))
+    Ok(success(&json!({ "next": next, "results": results })))
 }
 
 async fn list_jobs(
@@ -203,7 +203,7 @@ async fn list_jobs(
                 .is_none_or(|after| job.created_at >= after)
             && query.allows("ids", Some(&job.id))
             && query.allows("remote_ids", Some(&job.remote_id))
-            && query.allows("job_codes", Some(&job.job_code))
+            && query.allows("job_codes", Some(&job.code))
             && query.allows("statuses", Some(if job.open { "OPEN" } else { "CLOSED" }))
             && query.allows("employment_types", Some(job.employment_type))
             && query.allows("visibilities", Some(job.visibility))
@@ -218,7 +218,7 @@ async fn list_jobs(
         .map(|&at| wire::job(integration, &integration.jobs[at]))
         .collect();
     let next = next.map(|at| query.cursor_at(&integration.id, at));
-    Ok(success(json!({ "next": next, "results": results })))
+    Ok(success(&json!({ "next": next, "results": results })))
 }
 
 fn required_text<'a>(value: &'a Value, pointer: &str) -> Result<&'a str, KomboError> {
@@ -252,7 +252,7 @@ async fn create_application(
             world.create_application(position, &job_id, stage_id, first_name, last_name, email)?;
         let now = world.clock.peek();
         let integration = &world.integrations[position];
-        success_with_warnings(wire::application(
+        success_with_warnings(&wire::application(
             integration,
             &integration.applications[created],
             now,
@@ -276,7 +276,7 @@ async fn move_stage(
         world.move_to_stage(position, &application_id, stage_id)?;
     }
     shared.flush_notices();
-    Ok(success_with_warnings(json!({})))
+    Ok(success_with_warnings(&json!({})))
 }
 
 /// The sandbox's rejection reasons have ids that are their names in kebab case, e.g.
@@ -302,7 +302,7 @@ async fn reject(
         world.reject(position, &application_id, Some(reason))?;
     }
     shared.flush_notices();
-    Ok(success_with_warnings(json!({})))
+    Ok(success_with_warnings(&json!({})))
 }
 
 /// The id fields the per-tool import bodies name an ATS application by.
@@ -352,7 +352,7 @@ async fn import_tracked_application(
             .map(|(name, value)| (name.clone(), value.clone()))
             .collect();
         success_with_warnings(
-            json!({ "id": id, "tracked_at": tracked_at, "imported_id": imported_id }),
+            &json!({ "id": id, "tracked_at": tracked_at, "imported_id": imported_id }),
         )
     };
     shared.flush_notices();

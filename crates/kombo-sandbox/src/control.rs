@@ -51,15 +51,17 @@ struct MassDeleteRequest {
     fraction: f64,
 }
 
-fn known(handle: &SandboxHandle, integration: &str) -> Result<(), Response> {
+fn known(handle: &SandboxHandle, integration: &str) -> Result<(), Box<Response>> {
     if handle.integration_ids().iter().any(|id| id == integration) {
         Ok(())
     } else {
-        Err((
-            StatusCode::NOT_FOUND,
-            Json(json!({ "error": format!("no integration {integration}") })),
-        )
-            .into_response())
+        Err(Box::new(
+            (
+                StatusCode::NOT_FOUND,
+                Json(json!({ "error": format!("no integration {integration}") })),
+            )
+                .into_response(),
+        ))
     }
 }
 
@@ -76,7 +78,7 @@ async fn advance(
 
 async fn truth(State(handle): State<SandboxHandle>, Path(integration): Path<String>) -> Response {
     if let Err(response) = known(&handle, &integration) {
-        return response;
+        return *response;
     }
     Json(handle.truth(&integration)).into_response()
 }
@@ -86,14 +88,14 @@ async fn applications(
     Path(integration): Path<String>,
 ) -> Response {
     if let Err(response) = known(&handle, &integration) {
-        return response;
+        return *response;
     }
     Json(handle.current_applications(&integration)).into_response()
 }
 
 async fn ready(State(handle): State<SandboxHandle>, Path(integration): Path<String>) -> Response {
     if let Err(response) = known(&handle, &integration) {
-        return response;
+        return *response;
     }
     handle.mark_ready(&integration);
     StatusCode::NO_CONTENT.into_response()
@@ -105,7 +107,7 @@ async fn mass_delete(
     Json(request): Json<MassDeleteRequest>,
 ) -> Response {
     if let Err(response) = known(&handle, &integration) {
-        return response;
+        return *response;
     }
     Json(json!({ "deleted": handle.mass_delete(&integration, request.fraction) })).into_response()
 }

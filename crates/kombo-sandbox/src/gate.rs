@@ -50,7 +50,7 @@ pub(crate) async fn gate(
         .faults()
         .fire(Some(endpoint), integration.as_deref(), has_cursor);
     let response = match fault {
-        None => next.run(request).await,
+        None | Some(Fault::DuplicateWebhook) => next.run(request).await,
         Some(Fault::RateLimited { retry_after_secs }) => {
             KomboError::rate_limited(retry_after_secs).into_response()
         }
@@ -62,7 +62,6 @@ pub(crate) async fn gate(
         }
         Some(Fault::ConnectionDrop) => dropped_connection(),
         Some(Fault::TruncatedBody) => truncated(next.run(request).await).await,
-        Some(Fault::DuplicateWebhook) => next.run(request).await,
     };
     if let Some(integration) = action_slot {
         shared.action_finished(&integration);

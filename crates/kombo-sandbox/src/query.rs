@@ -60,7 +60,7 @@ pub(crate) struct ListQuery {
     pub(crate) ignore_unsupported_filters: bool,
     pub(crate) updated_after: Option<DateTime<Utc>>,
     pub(crate) remote_created_after: Option<DateTime<Utc>>,
-    /// Comma-separated filters, split; ORed within one, ANDed across.
+    /// Comma-separated filters, split; any value of one filter passes, every filter must pass.
     pub(crate) lists: BTreeMap<String, Vec<String>>,
     pub(crate) texts: BTreeMap<String, String>,
     /// Identifies the filter set, so a cursor cannot be replayed with other filters.

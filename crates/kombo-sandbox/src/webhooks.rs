@@ -131,7 +131,9 @@ mod tests {
         // published vectors: f7bc83f4...d8.
         let signature = sign("key", b"The quick brown fox jumps over the lazy dog");
         let bytes = URL_SAFE_NO_PAD.decode(&signature).unwrap();
-        let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+        let hex: String = bytes
+            .iter()
+            .fold(String::new(), |hex, byte| hex + &format!("{byte:02x}"));
         assert_eq!(
             hex,
             "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"

@@ -135,7 +135,7 @@ pub(crate) fn job(integration: &Integration, job: &Job) -> Value {
         "id": job.id,
         "remote_id": job.remote_id,
         "name": job.name,
-        "job_code": job.job_code,
+        "job_code": job.code,
         "description": format!("<p>Join our {} team.</p>", job.department),
         "confidential": false,
         "weekly_hours": 40,

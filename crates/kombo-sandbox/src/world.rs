@@ -184,7 +184,7 @@ impl World {
         let from = application.stage_id.clone();
         let at = self.clock.now();
         let application = &mut self.integrations[integration].applications[position];
-        application.stage_id = stage_id.to_owned();
+        stage_id.clone_into(&mut application.stage_id);
         application.changed_at = at;
         application.updated_at = at;
         self.record(
