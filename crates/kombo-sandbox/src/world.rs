@@ -117,15 +117,18 @@ impl World {
         }
     }
 
-    /// Marks `fraction` of the integration's live applications deleted at once and sets
+    /// Marks `fraction` of the integration's live, served applications deleted at once and sets
     /// `data_expired_at`, as a scope change in Kombo does.
     pub(crate) fn mass_delete(&mut self, integration: usize, fraction: f64) -> usize {
         let now = self.clock.now();
-        let live: Vec<usize> = self.integrations[integration]
+        let target = &self.integrations[integration];
+        let live: Vec<usize> = target
             .applications
             .iter()
             .enumerate()
-            .filter(|(_, application)| application.deleted_at.is_none())
+            .filter(|(_, application)| {
+                application.deleted_at.is_none() && target.serves(application)
+            })
             .map(|(position, _)| position)
             .collect();
         let mut deleted = 0;
