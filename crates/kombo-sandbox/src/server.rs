@@ -286,6 +286,23 @@ impl SandboxHandle {
             .unwrap_or_default()
     }
 
+    /// The remote ids of `integration`'s ATS applications that Kombo does not track yet: the
+    /// ones `POST /ats/import-tracked-application` can import.
+    pub fn untracked_remote_ids(&self, integration: &str) -> Vec<String> {
+        let world = self.shared.world();
+        world
+            .integration(integration)
+            .map(|found| {
+                found
+                    .applications
+                    .iter()
+                    .filter(|application| !application.tracked)
+                    .map(|application| application.remote_id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The integrations' ids, in configuration order.
     pub fn integration_ids(&self) -> Vec<String> {
         self.shared
