@@ -1,5 +1,6 @@
 //! Project automation as a plain Rust program, run with `cargo xtask <command>`.
 
+mod conformance;
 mod python;
 
 use std::path::{Path, PathBuf};
@@ -17,8 +18,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Everything CI checks: formatting, clippy with warnings denied, and the whole test suite.
+    /// Everything CI checks: formatting, clippy with warnings denied, the whole test suite, and
+    /// the Kombo SDK conformance run.
     Test,
+    /// Runs Kombo's official Python SDK against the sandbox and fails on any response it rejects.
+    Conformance,
     /// Regenerates crates/kombo-schemas/schemas/ from Kombo's official Python SDK.
     Schemas,
 }
@@ -29,6 +33,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Task::Test => test(&root),
         Task::Schemas => schemas(&root),
+        Task::Conformance => conformance::conformance(&root),
     }
 }
 
@@ -48,7 +53,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
         ],
     )?;
     run(root, "cargo", &["test", "--workspace", "--all-features"])?;
-    Ok(())
+    conformance::conformance(root)
 }
 
 fn schemas(root: &Path) -> anyhow::Result<()> {

@@ -252,7 +252,7 @@ async fn create_application(
             world.create_application(position, &job_id, stage_id, first_name, last_name, email)?;
         let now = world.clock.peek();
         let integration = &world.integrations[position];
-        success_with_warnings(&wire::application(
+        success_with_warnings(&wire::created_application(
             integration,
             &integration.applications[created],
             now,

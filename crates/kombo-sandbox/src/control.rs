@@ -20,6 +20,7 @@ pub(crate) fn router(handle: SandboxHandle) -> Router {
         .route("/_sandbox/advance", post(advance))
         .route("/_sandbox/truth/{integration}", get(truth))
         .route("/_sandbox/applications/{integration}", get(applications))
+        .route("/_sandbox/untracked/{integration}", get(untracked))
         .route("/_sandbox/integrations/{integration}/ready", post(ready))
         .route(
             "/_sandbox/integrations/{integration}/mass-delete",
@@ -91,6 +92,16 @@ async fn applications(
         return *response;
     }
     Json(handle.current_applications(&integration)).into_response()
+}
+
+async fn untracked(
+    State(handle): State<SandboxHandle>,
+    Path(integration): Path<String>,
+) -> Response {
+    if let Err(response) = known(&handle, &integration) {
+        return *response;
+    }
+    Json(handle.untracked_remote_ids(&integration)).into_response()
 }
 
 async fn ready(State(handle): State<SandboxHandle>, Path(integration): Path<String>) -> Response {

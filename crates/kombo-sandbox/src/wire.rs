@@ -103,6 +103,34 @@ pub(crate) fn application(
     })
 }
 
+/// The application `POST /ats/jobs/{job_id}/applications` answers with: the read shape, with
+/// the candidate expanded further (company, title, timestamps, ...).
+pub(crate) fn created_application(
+    integration: &Integration,
+    application: &Application,
+    now: DateTime<Utc>,
+) -> Value {
+    let mut value = self::application(integration, application, now);
+    let created = timestamp(application.created_at);
+    if let Some(candidate) = value.get_mut("candidate").and_then(Value::as_object_mut) {
+        candidate.insert("company".to_owned(), Value::Null);
+        candidate.insert("title".to_owned(), Value::Null);
+        candidate.insert("confidential".to_owned(), Value::Bool(false));
+        candidate.insert("custom_fields".to_owned(), json!({}));
+        candidate.insert(
+            "remote_created_at".to_owned(),
+            Value::String(created.clone()),
+        );
+        candidate.insert(
+            "remote_updated_at".to_owned(),
+            Value::String(created.clone()),
+        );
+        candidate.insert("changed_at".to_owned(), Value::String(created));
+        candidate.insert("remote_deleted_at".to_owned(), Value::Null);
+    }
+    value
+}
+
 /// What Kombo keeps of a record deleted long enough ago: ids and timestamps, nothing else.
 fn expired_application(application: &Application, deleted_at: DateTime<Utc>) -> Value {
     json!({

@@ -10,6 +10,9 @@ use serde_json::Value;
 
 const ACME: &str = "acme-greenhouse";
 
+/// A filter's name, its value, and which items it must keep.
+type FilterCase<'a> = (&'a str, String, Box<dyn Fn(&Value) -> bool + 'a>);
+
 fn config() -> SandboxConfig {
     SandboxConfig::new("key").with_seed(7).with_integration(
         IntegrationConfig::new(ACME, "greenhouse", AtsProfile::Full).with_jobs(6, 40),
@@ -131,7 +134,7 @@ async fn each_application_filter_selects_exactly_the_matching_applications() {
     let live_all = live(&all);
     let sample = &live_all[3];
     let field = |item: &Value, name: &str| item[name].as_str().unwrap_or("").to_owned();
-    let cases: Vec<(&str, String, Box<dyn Fn(&Value) -> bool>)> = vec![
+    let cases: Vec<FilterCase<'_>> = vec![
         (
             "ids",
             format!("{},{}", field(sample, "id"), field(&live_all[9], "id")),
@@ -331,7 +334,7 @@ async fn job_filters_select_exactly_the_matching_jobs() {
         .next()
         .unwrap()
         .to_lowercase();
-    let cases: Vec<(&str, String, Box<dyn Fn(&Value) -> bool>)> = vec![
+    let cases: Vec<FilterCase<'_>> = vec![
         (
             "ids",
             text(sample, "id"),
