@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::config::SandboxConfig;
 use crate::faults::{Endpoint, FaultRule};
 use crate::server::SandboxHandle;
 
@@ -18,6 +19,7 @@ pub(crate) fn router(handle: SandboxHandle) -> Router {
     Router::new()
         .route("/_sandbox/integrations", get(integrations))
         .route("/_sandbox/advance", post(advance))
+        .route("/_sandbox/reset", post(reset))
         .route("/_sandbox/truth/{integration}", get(truth))
         .route("/_sandbox/applications/{integration}", get(applications))
         .route("/_sandbox/untracked/{integration}", get(untracked))
@@ -45,6 +47,15 @@ struct AdvanceRequest {
 
 fn one() -> usize {
     1
+}
+
+/// A new seed and scale: without `integrations`, one integration per ATS profile.
+#[derive(Debug, Deserialize)]
+struct ResetRequest {
+    seed: u64,
+    integrations: Option<usize>,
+    jobs: usize,
+    applications: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,6 +86,17 @@ async fn advance(
     Json(request): Json<AdvanceRequest>,
 ) -> Response {
     Json(handle.advance(request.steps)).into_response()
+}
+
+async fn reset(State(handle): State<SandboxHandle>, Json(request): Json<ResetRequest>) -> Response {
+    let config = match request.integrations {
+        Some(count) => {
+            SandboxConfig::uniform(request.seed, count, request.jobs, request.applications)
+        }
+        None => SandboxConfig::showcase(request.seed, request.jobs, request.applications),
+    };
+    handle.reset(&config);
+    Json(handle.integration_ids()).into_response()
 }
 
 async fn truth(State(handle): State<SandboxHandle>, Path(integration): Path<String>) -> Response {

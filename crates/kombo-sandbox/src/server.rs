@@ -339,6 +339,16 @@ impl SandboxHandle {
         deleted
     }
 
+    /// Replaces all data with a freshly seeded world built from `config`'s seed and
+    /// integrations (the API key, listener, webhook target and faults stay as they are). The
+    /// ground truth starts over.
+    pub fn reset(&self, config: &SandboxConfig) {
+        let mut world = self.shared.world();
+        let api_key = std::mem::take(&mut world.api_key);
+        *world = World::new(config);
+        world.api_key = api_key;
+    }
+
     /// Replaces every fault rule.
     pub fn set_faults(&self, rules: Vec<FaultRule>) {
         self.shared.faults().set(rules);
