@@ -102,6 +102,8 @@ pub enum Trigger {
     Next(u32),
     /// Each matching request with this probability (drawn from the sandbox's seeded generator).
     Probability(f64),
+    /// Every n-th matching request (the n-th, 2n-th, ...), for as long as the rule stays.
+    Every(u32),
 }
 
 /// A fault, when it fires, and where.
@@ -165,10 +167,17 @@ impl FaultRule {
     }
 }
 
+/// A rule in force, with how many matching requests it has seen (for `Trigger::Every`).
+#[derive(Debug)]
+struct ActiveRule {
+    rule: FaultRule,
+    seen: u64,
+}
+
 /// The active rules and the generator their probabilities draw from.
 #[derive(Debug)]
 pub(crate) struct Faults {
-    rules: Vec<FaultRule>,
+    rules: Vec<ActiveRule>,
     rng: StdRng,
 }
 
@@ -181,15 +190,21 @@ impl Faults {
     }
 
     pub(crate) fn set(&mut self, rules: Vec<FaultRule>) {
-        self.rules = rules;
+        self.rules = rules
+            .into_iter()
+            .map(|rule| ActiveRule { rule, seen: 0 })
+            .collect();
     }
 
     pub(crate) fn add(&mut self, rule: FaultRule) {
-        self.rules.push(rule);
+        self.rules.push(ActiveRule { rule, seen: 0 });
     }
 
     pub(crate) fn rules(&self) -> Vec<FaultRule> {
-        self.rules.clone()
+        self.rules
+            .iter()
+            .map(|active| active.rule.clone())
+            .collect()
     }
 
     /// The fault to apply to a request (`endpoint` set) or a webhook delivery (`None`), using
@@ -201,11 +216,12 @@ impl Faults {
         has_cursor: bool,
     ) -> Option<Fault> {
         let mut fired = None;
-        for rule in &mut self.rules {
-            if !rule.applies(endpoint, integration, has_cursor) {
+        for active in &mut self.rules {
+            if !active.rule.applies(endpoint, integration, has_cursor) {
                 continue;
             }
-            let fires = match &mut rule.trigger {
+            active.seen += 1;
+            let fires = match &mut active.rule.trigger {
                 Trigger::Next(remaining) if *remaining > 0 => {
                     *remaining -= 1;
                     true
@@ -214,13 +230,15 @@ impl Faults {
                 Trigger::Probability(probability) => {
                     self.rng.random_bool(probability.clamp(0.0, 1.0))
                 }
+                Trigger::Every(period) => active.seen % u64::from((*period).max(1)) == 0,
             };
             if fires {
-                fired = Some(rule.fault.clone());
+                fired = Some(active.rule.fault.clone());
                 break;
             }
         }
-        self.rules.retain(|rule| rule.trigger != Trigger::Next(0));
+        self.rules
+            .retain(|active| active.rule.trigger != Trigger::Next(0));
         fired
     }
 }

@@ -85,6 +85,23 @@ async fn probability_faults_fire_on_some_requests_only() {
 }
 
 #[tokio::test]
+async fn every_nth_request_fails_on_schedule() {
+    let (sandbox, client) = start(showcase()).await;
+    sandbox.handle().set_faults(vec![
+        FaultRule::new(Fault::Status(502), Trigger::Every(3)).on(&[Endpoint::Jobs]),
+    ]);
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(client.list(ACME, "/ats/jobs", &[]).await.status);
+    }
+    assert_eq!(statuses, [200, 200, 502, 200, 200, 502, 200]);
+    assert_eq!(
+        client.list(ACME, "/ats/applications", &[]).await.status,
+        200
+    );
+}
+
+#[tokio::test]
 async fn connection_drops_and_truncated_bodies_fail_the_read() {
     let (sandbox, client) = start(showcase()).await;
     let handle = sandbox.handle();
