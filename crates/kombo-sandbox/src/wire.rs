@@ -289,3 +289,47 @@ pub(crate) fn integration(integration: &Integration) -> Value {
         ],
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::IntegrationConfig;
+    use crate::model::Random;
+
+    fn page_is_valid(results: Vec<Value>) -> bool {
+        let schema: Value =
+            serde_json::from_str(kombo_schemas::get("get-ats-applications.response").unwrap())
+                .unwrap();
+        let page = json!({"status": "success", "data": {"next": null, "results": results}});
+        jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap()
+            .is_valid(&page)
+    }
+
+    #[test]
+    fn fourteen_days_after_deletion_every_field_but_ids_and_timestamps_is_null() {
+        let now = Utc::now();
+        let config = IntegrationConfig::new("acme", "greenhouse", AtsProfile::Full).with_jobs(1, 2);
+        let mut integration = Random::new(1).integration(&config, now);
+        integration.applications[0].deleted_at = Some(now - TimeDelta::days(15));
+        integration.applications[1].deleted_at = Some(now - TimeDelta::days(13));
+
+        let expired = application(&integration, &integration.applications[0], now);
+        assert!(expired["remote_deleted_at"].is_string());
+        for field in [
+            "remote_id",
+            "outcome",
+            "current_stage_id",
+            "job_id",
+            "candidate",
+            "job",
+        ] {
+            assert!(expired[field].is_null(), "{field}");
+        }
+        let recent = application(&integration, &integration.applications[1], now);
+        assert!(recent["current_stage_id"].is_string() && recent["candidate"].is_object());
+        assert!(page_is_valid(vec![expired, recent]));
+    }
+}

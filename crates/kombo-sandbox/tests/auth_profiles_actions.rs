@@ -417,3 +417,22 @@ async fn every_change_moves_updated_at_and_transitions_move_changed_at() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_ticking_sandbox_moves_by_itself() {
+    let config = SandboxConfig::showcase(8, 2, 5).with_tick(std::time::Duration::from_millis(5));
+    let sandbox = kombo_sandbox::Sandbox::start(config).await.unwrap();
+    let handle = sandbox.handle();
+    let mut changes = 0;
+    for _ in 0..400 {
+        changes = ALL_IDS.iter().map(|id| handle.truth(id).len()).sum();
+        if changes >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(changes >= 3, "background activity happened");
+    sandbox.shutdown().await;
+}
+
+const ALL_IDS: [&str; 4] = [ACME, GLOBEX, INITECH, UMBRELLA];
