@@ -296,7 +296,7 @@ mod tests {
     use crate::config::IntegrationConfig;
     use crate::model::Random;
 
-    fn page_is_valid(results: Vec<Value>) -> bool {
+    fn page_is_valid(results: &[Value]) -> bool {
         let schema: Value =
             serde_json::from_str(kombo_schemas::get("get-ats-applications.response").unwrap())
                 .unwrap();
@@ -330,6 +330,6 @@ mod tests {
         }
         let recent = application(&integration, &integration.applications[1], now);
         assert!(recent["current_stage_id"].is_string() && recent["candidate"].is_object());
-        assert!(page_is_valid(vec![expired, recent]));
+        assert!(page_is_valid(&[expired, recent]));
     }
 }
