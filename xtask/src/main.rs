@@ -1,6 +1,7 @@
 //! Project automation as a plain Rust program, run with `cargo xtask <command>`.
 
 mod codegen;
+mod conformance;
 mod python;
 
 use std::path::{Path, PathBuf};
@@ -18,8 +19,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Everything CI checks: formatting, generated code up to date, clippy with warnings denied, and the whole test suite.
+    /// Everything CI checks: formatting, generated code up to date, clippy with warnings denied,
+    /// the whole test suite, and the Kombo SDK conformance run.
     Test,
+    /// Runs Kombo's official Python SDK against the sandbox and fails on any response it rejects.
+    Conformance,
     /// Regenerates crates/kombo-schemas/schemas/ from Kombo's official Python SDK.
     Schemas,
     /// Generates the Kombo adapter's wire types from the schemas, and docs/openapi.json from the
@@ -38,6 +42,7 @@ fn main() -> anyhow::Result<()> {
         Task::Test => test(&root),
         Task::Schemas => schemas(&root),
         Task::Codegen { check } => codegen::run(&root, check),
+        Task::Conformance => conformance::conformance(&root),
     }
 }
 
@@ -58,7 +63,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
         ],
     )?;
     run(root, "cargo", &["test", "--workspace", "--all-features"])?;
-    Ok(())
+    conformance::conformance(root)
 }
 
 fn schemas(root: &Path) -> anyhow::Result<()> {
