@@ -1,5 +1,8 @@
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Barrier;
 
 use adapters_postgres::{Backend, NewIntegration};
 use domain::ports::{EventReader, FeedQuery, TrackerStore};
@@ -19,10 +22,16 @@ contract!(
 async fn concurrent_writers_leave_an_ordered_gap_free_feed(backend: Backend) {
     let db = TestDb::new(backend).await;
     let writers = 6;
+    let rounds = 8;
+    // Each writer has its own pool, as separate replicas would, and all start together.
+    let mut stores = Vec::new();
+    for _ in 0..writers {
+        stores.push(db.store().await);
+    }
+    let start = Arc::new(Barrier::new(writers));
     let mut handles = Vec::new();
-    for writer in 0..writers {
-        // Each writer has its own pool, as separate replicas would.
-        let store = db.store().await;
+    for (writer, store) in stores.into_iter().enumerate() {
+        let start = Arc::clone(&start);
         handles.push(tokio::spawn(async move {
             let id = integration(&format!("tenant{writer}"));
             store
@@ -37,7 +46,8 @@ async fn concurrent_writers_leave_an_ordered_gap_free_feed(backend: Backend) {
                 )
                 .await
                 .unwrap();
-            for round in 0..5 {
+            start.wait().await;
+            for round in 0..rounds {
                 store
                     .apply_page(discovery_page(&id, &format!("r{round}"), 4))
                     .await
@@ -62,7 +72,7 @@ async fn concurrent_writers_leave_an_ordered_gap_free_feed(backend: Backend) {
     let store = db.store().await;
     let feed = whole_feed(&store, 7).await;
     assert_gap_free(&feed);
-    assert_eq!(feed.len(), writers * 5 * 4 + 5);
+    assert_eq!(feed.len(), writers * rounds * 4 + rounds);
     let ids: HashSet<_> = feed.iter().map(|e| e.event.id.clone()).collect();
     assert_eq!(ids.len(), feed.len(), "no event id appears twice");
     assert_eq!(
