@@ -11,17 +11,25 @@
 pub mod entity;
 mod error;
 mod feed;
+mod idempotency;
 mod integrations;
 pub mod migration;
+mod outbox;
 mod reads;
 mod rows;
 mod store;
 mod tracker;
+mod webhooks;
 
+pub use idempotency::IdempotencyClaim;
 pub use integrations::{IntegrationRecord, NewIntegration, Registered};
+pub use outbox::{
+    AttemptOutcome, AttemptRecord, DeliveryAttempt, DeliveryRecord, DeliveryStatus, DueDelivery,
+};
 pub use reads::{
     ApplicationCursor, ApplicationFilter, ApplicationRecord, JobOverview, StageCount, StageVisit,
 };
 pub use store::{Backend, Store, StoreOptions};
+pub use webhooks::{EndpointRecord, EndpointUpdate, NewEndpoint, generate_secret};
 
 pub use domain::ports::StoreError;

@@ -9,3 +9,4 @@ mod leases;
 mod migrations;
 mod pages;
 mod reads;
+mod webhooks;
