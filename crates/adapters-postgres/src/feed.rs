@@ -15,6 +15,7 @@ use domain::ports::{EventReader, FeedQuery, MAX_FEED_LIMIT, StoreError};
 use domain::{ChangeEvent, FeedEvent};
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tokio::sync::watch;
 
 use crate::entity::{event, feed_counter, webhook_delivery, webhook_endpoint};
 use crate::error::OrStoreError;
@@ -253,38 +254,23 @@ impl EventReader for Store {
     }
 
     async fn wait_for_events(&self, after: i64, timeout: Duration) -> Result<(), StoreError> {
-        match self.backend {
-            Backend::Postgres => self.wait_notified(after, timeout).await,
-            Backend::Sqlite => self.wait_polling(after, timeout).await,
-        }
+        self.wait_for_head(after, timeout).await
     }
 }
 
 impl Store {
-    /// PostgreSQL: LISTEN first, then look at the head, so an append between the two is not
-    /// missed; then wait for a notification past `after`.
-    async fn wait_notified(&self, after: i64, timeout: Duration) -> Result<(), StoreError> {
-        let pool = self.db.get_postgres_connection_pool();
-        let unavailable = |error: sea_orm::sqlx::Error| StoreError::Unavailable(error.to_string());
-        let mut listener = PgListener::connect_with(pool).await.map_err(unavailable)?;
-        listener.listen(NOTIFY_CHANNEL).await.map_err(unavailable)?;
-        if self.feed_head().await? > after {
-            return Ok(());
-        }
-        let wait = async {
-            loop {
-                let notification = listener.recv().await.map_err(unavailable)?;
-                let head: i64 = notification.payload().parse().unwrap_or(i64::MAX);
-                if head > after {
-                    return Ok(());
-                }
+    /// Waits until the head passes `after` or `timeout` ends. Wake-ups come from this process's
+    /// appends and, on PostgreSQL, from the shared LISTEN connection; the periodic look at the
+    /// head catches appends by other processes on SQLite, and any notification lost while the
+    /// listener reconnects on PostgreSQL.
+    async fn wait_for_head(&self, after: i64, timeout: Duration) -> Result<(), StoreError> {
+        let poll = match self.backend {
+            Backend::Postgres => {
+                self.listen().await?;
+                LISTENER_SAFETY_POLL
             }
+            Backend::Sqlite => POLL_INTERVAL,
         };
-        tokio::time::timeout(timeout, wait).await.unwrap_or(Ok(()))
-    }
-
-    /// SQLite: wake on this process's appends at once, and poll for other processes'.
-    async fn wait_polling(&self, after: i64, timeout: Duration) -> Result<(), StoreError> {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut appended = self.appended.subscribe();
         loop {
@@ -295,8 +281,65 @@ impl Store {
             if now >= deadline {
                 return Ok(());
             }
-            let nap = POLL_INTERVAL.min(deadline - now);
+            let nap = poll.min(deadline - now);
             let _ = tokio::time::timeout(nap, appended.changed()).await;
         }
     }
+
+    /// Starts this store's one LISTEN connection, once; it lives as long as the store's last
+    /// clone and announces every head it is notified of.
+    async fn listen(&self) -> Result<(), StoreError> {
+        self.listener
+            .get_or_try_init(|| async {
+                let unavailable =
+                    |error: sea_orm::sqlx::Error| StoreError::Unavailable(error.to_string());
+                let pool = self.db.get_postgres_connection_pool();
+                let mut listener = PgListener::connect_with(pool).await.map_err(unavailable)?;
+                listener.listen(NOTIFY_CHANNEL).await.map_err(unavailable)?;
+                let appended = std::sync::Arc::clone(&self.appended);
+                let task = tokio::spawn(async move {
+                    loop {
+                        match listener.recv().await {
+                            Ok(notification) => {
+                                if let Ok(head) = notification.payload().parse::<i64>() {
+                                    advance(&appended, head);
+                                }
+                            }
+                            Err(error) => {
+                                // recv reconnects by itself; this only paces a server that is down.
+                                tracing::warn!(%error, "feed listener lost its connection");
+                                tokio::time::sleep(LISTENER_SAFETY_POLL).await;
+                            }
+                        }
+                    }
+                });
+                Ok(ListenerTask(task))
+            })
+            .await
+            .map(|_| ())
+    }
+}
+
+/// How often a PostgreSQL waiter looks at the head in case a notification was lost.
+const LISTENER_SAFETY_POLL: Duration = Duration::from_secs(2);
+
+/// The LISTEN task, stopped when the last clone of its store is dropped.
+#[derive(Debug)]
+pub(crate) struct ListenerTask(tokio::task::JoinHandle<()>);
+
+impl Drop for ListenerTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Raises the known head to `head` and wakes waiters, if it is higher.
+pub(crate) fn advance(known: &watch::Sender<i64>, head: i64) {
+    known.send_if_modified(|current| {
+        let grew = head > *current;
+        if grew {
+            *current = head;
+        }
+        grew
+    });
 }

@@ -11,9 +11,10 @@ use sea_orm::{
     TransactionTrait, Value,
 };
 use sea_orm_migration::MigratorTrait;
-use tokio::sync::watch;
+use tokio::sync::{OnceCell, watch};
 
 use crate::error::OrStoreError;
+use crate::feed::{ListenerTask, advance};
 use crate::migration::Migrator;
 
 /// How long an SQLite writer waits for the write lock before giving up.
@@ -55,6 +56,8 @@ pub struct Store {
     /// The feed head after this process's last append, so that waiters in the same process wake
     /// at once instead of at their next poll.
     pub(crate) appended: Arc<watch::Sender<i64>>,
+    /// PostgreSQL's LISTEN connection for waiters, started by the first wait.
+    pub(crate) listener: Arc<OnceCell<ListenerTask>>,
 }
 
 impl Store {
@@ -93,6 +96,7 @@ impl Store {
             db,
             backend,
             appended: Arc::new(watch::Sender::new(0)),
+            listener: Arc::new(OnceCell::new()),
         };
         if options.migrate {
             store.migrate().await?;
@@ -164,13 +168,7 @@ impl Store {
     /// Tells this process's waiters that the feed grew.
     pub(crate) fn announce(&self, head: Option<i64>) {
         if let Some(head) = head {
-            self.appended.send_if_modified(|current| {
-                let grew = head > *current;
-                if grew {
-                    *current = head;
-                }
-                grew
-            });
+            advance(&self.appended, head);
         }
     }
 }
