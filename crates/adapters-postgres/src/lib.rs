@@ -14,6 +14,7 @@ mod feed;
 mod idempotency;
 mod integrations;
 pub mod migration;
+mod operations;
 mod outbox;
 mod reads;
 mod rows;

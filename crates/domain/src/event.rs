@@ -403,6 +403,25 @@ impl ChangeEvent {
         }
     }
 
+    /// `endpoint.disabled`: about stagewatch itself, so it has no integration.
+    pub fn endpoint_disabled(detail: EndpointDisabled, at: DateTime<Utc>) -> Self {
+        let id = EventId::derive(&[
+            "v1",
+            EVENT_TYPES[15],
+            &detail.endpoint_id,
+            &timestamp(at),
+        ]);
+        Self {
+            id,
+            occurred_at: at,
+            detected_at: at,
+            integration: None,
+            application: None,
+            job: None,
+            kind: EventKind::EndpointDisabled(detail),
+        }
+    }
+
     /// The event's `type`.
     pub fn type_name(&self) -> &'static str {
         self.kind.name()

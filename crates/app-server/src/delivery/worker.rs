@@ -1,7 +1,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use adapters_postgres::{AttemptOutcome, AttemptRecord, DueDelivery, Store};
+use adapters_postgres::{AttemptOutcome, DeliveryAttempt, DeliveryStatus, DueDelivery, Store};
+use domain::ChangeEvent;
+use domain::event::EndpointDisabled;
 use domain::ports::Clock;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +24,6 @@ pub struct Deliverer {
     clock: Arc<dyn Clock>,
     http: reqwest::Client,
     concurrency: usize,
-    owner: String,
 }
 
 impl std::fmt::Debug for Deliverer {
@@ -45,7 +46,6 @@ impl Deliverer {
             clock,
             http,
             concurrency: settings.webhooks.concurrency,
-            owner: crate::wiring::default_worker_id(),
         })
     }
 
@@ -63,7 +63,7 @@ impl Deliverer {
                 let lease = this.lease();
                 match this
                     .store
-                    .claim_due_deliveries(&this.owner, this.clock.now(), u32::try_from(free).unwrap_or(1), lease)
+                    .claim_due_deliveries(this.clock.now(), u32::try_from(free).unwrap_or(1), lease)
                     .await
                 {
                     Ok(due) => {
@@ -96,18 +96,18 @@ impl Deliverer {
     async fn deliver(&self, delivery: DueDelivery) {
         let payload = serde_json::to_vec(&delivery.event).expect("events serialize");
         let attempted_at = self.clock.now();
-        let secrets: Vec<&str> = delivery.secrets.iter().map(String::as_str).collect();
-        let signed = match sign(&secrets, delivery.event.event.id.as_str(), attempted_at.timestamp(), &payload) {
+        let endpoint = &delivery.endpoint;
+        let signed = match sign(&[endpoint.secret.as_str()], delivery.event.event.id.as_str(), attempted_at.timestamp(), &payload) {
             Ok(signed) => signed,
             Err(error) => {
-                tracing::error!(endpoint = %delivery.endpoint_id, %error, "an endpoint secret is unusable");
+                tracing::error!(endpoint = %endpoint.id, %error, "an endpoint secret is unusable");
                 return;
             }
         };
         let started = Instant::now();
         let response = self
             .http
-            .post(&delivery.url)
+            .post(&endpoint.url)
             .header("content-type", "application/json")
             .header("webhook-id", &signed.id)
             .header("webhook-timestamp", signed.timestamp.to_string())
@@ -115,7 +115,8 @@ impl Deliverer {
             .body(payload)
             .send()
             .await;
-        let latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let latency = started.elapsed();
+        let latency_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
         let (status_code, excerpt, error) = match response {
             Ok(response) => {
                 let status = response.status().as_u16();
@@ -123,10 +124,10 @@ impl Deliverer {
                 let excerpt = String::from_utf8_lossy(&body[..body.len().min(EXCERPT_BYTES)]).into_owned();
                 (Some(status), Some(excerpt), None)
             }
-            Err(error) => (None, None, Some(describe_error(&error))),
+            Err(error) => (None, None, Some(describe_error(error))),
         };
         let delivered = status_code.is_some_and(|s| (200..300).contains(&s));
-        let attempts = delivery.attempts + 1;
+        let attempts = delivery.attempt;
         let outcome = if delivered {
             AttemptOutcome::Delivered
         } else {
@@ -144,7 +145,7 @@ impl Deliverer {
         };
         metrics::counter!("stagewatch_webhook_deliveries_total", "outcome" => label).increment(1);
         tracing::info!(
-            endpoint = %delivery.endpoint_id,
+            endpoint = %endpoint.id,
             event = %delivery.event.event.id,
             attempt = attempts,
             status = status_code,
@@ -153,36 +154,58 @@ impl Deliverer {
             "webhook attempt"
         );
         let give_up = matches!(outcome, AttemptOutcome::GiveUp);
-        let record = AttemptRecord {
-            attempted_at,
+        let record = DeliveryAttempt {
+            at: attempted_at,
             status_code,
-            latency_ms,
+            latency,
             response_excerpt: excerpt,
             error,
         };
-        if let Err(error) = self.store.record_attempt(delivery.id, &record, outcome).await {
+        if let Err(error) = self.store.record_attempt(delivery.delivery_id, &record, outcome).await {
             // The claim runs out and the delivery is attempted again: at least once.
             tracing::warn!(%error, "could not record a webhook attempt");
             return;
         }
-        if give_up {
-            let healthy_since = self.clock.now()
-                - chrono::Duration::from_std(DISABLE_AFTER).unwrap_or(chrono::Duration::days(1));
-            match self
-                .store
-                .disable_failing_endpoint(&delivery.endpoint_id, healthy_since, self.clock.now())
-                .await
-            {
-                Ok(true) => tracing::warn!(endpoint = %delivery.endpoint_id, "webhook endpoint disabled after failing for a day"),
-                Ok(false) => {}
-                Err(error) => tracing::warn!(%error, "could not disable a failing endpoint"),
-            }
+        if give_up && let Err(error) = self.disable_if_failing(endpoint).await {
+            tracing::warn!(%error, "could not check a failing endpoint");
         }
+    }
+
+    /// Disables an endpoint whose deliveries are being given up and that has delivered nothing
+    /// for [`DISABLE_AFTER`], announcing it with an `endpoint.disabled` event.
+    async fn disable_if_failing(
+        &self,
+        endpoint: &adapters_postgres::EndpointRecord,
+    ) -> Result<(), domain::ports::StoreError> {
+        let now = self.clock.now();
+        let since = now - chrono::Duration::from_std(DISABLE_AFTER).unwrap_or(chrono::Duration::days(1));
+        let recent = self.store.list_deliveries(&endpoint.id, None, 200).await?;
+        let delivered_lately = recent.iter().any(|d| {
+            d.status == DeliveryStatus::Delivered && d.finished_at.is_some_and(|t| t >= since)
+        });
+        let failing_long = endpoint.created_at <= since;
+        if delivered_lately || !failing_long || !endpoint.enabled {
+            return Ok(());
+        }
+        let reason = "no successful delivery for 24 hours; deliveries were given up";
+        if self.store.disable_endpoint(&endpoint.id, reason, now).await? {
+            let event = ChangeEvent::endpoint_disabled(
+                EndpointDisabled {
+                    endpoint_id: endpoint.id.clone(),
+                    url: endpoint.url.clone(),
+                    reason: reason.to_owned(),
+                },
+                now,
+            );
+            self.store.append_events(vec![event]).await?;
+            tracing::warn!(endpoint = %endpoint.id, "webhook endpoint disabled after failing for a day");
+        }
+        Ok(())
     }
 }
 
 /// An error in words, without the URL's query (which may carry a token).
-fn describe_error(error: &reqwest::Error) -> String {
+fn describe_error(error: reqwest::Error) -> String {
     if error.is_timeout() {
         "timed out".to_owned()
     } else if error.is_connect() {

@@ -59,6 +59,7 @@ pub async fn start(
         sync_waker: parts.sync_waker,
         kombo_webhook_secret: settings.kombo.webhook_secret.clone(),
         max_feed_wait,
+        allow_private_webhook_urls: settings.webhooks.allow_private_urls,
         metrics: parts.metrics,
     };
     let app = router(

@@ -14,6 +14,7 @@ pub mod problem;
 pub use app::{ApiParts, start};
 mod applications;
 mod views;
+mod webhook_endpoints;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +47,8 @@ pub struct AppState {
     /// Secret of Kombo's webhooks; the receiver refuses everything while it is empty.
     pub kombo_webhook_secret: Secret,
     pub max_feed_wait: Duration,
+    /// Accept webhook endpoints on loopback and private networks.
+    pub allow_private_webhook_urls: bool,
     pub metrics: Option<PrometheusHandle>,
 }
 
@@ -99,6 +102,28 @@ pub fn router(state: AppState, keys: auth::ApiKeys, limits: &HttpLimits) -> Rout
             get(applications::get),
         )
         .route("/v1/applications", get(applications::list))
+        .route(
+            "/v1/webhook-endpoints",
+            post(webhook_endpoints::create).get(webhook_endpoints::list),
+        )
+        .route(
+            "/v1/webhook-endpoints/{endpoint_id}",
+            get(webhook_endpoints::get)
+                .patch(webhook_endpoints::update)
+                .delete(webhook_endpoints::delete),
+        )
+        .route(
+            "/v1/webhook-endpoints/{endpoint_id}/rotate-secret",
+            post(webhook_endpoints::rotate_secret),
+        )
+        .route(
+            "/v1/webhook-endpoints/{endpoint_id}/attempts",
+            get(webhook_endpoints::attempts),
+        )
+        .route(
+            "/v1/webhook-endpoints/{endpoint_id}/replay",
+            post(webhook_endpoints::replay),
+        )
         .route("/v1/events", get(events::read))
         .layer(axum::middleware::from_fn_with_state(
             keys,

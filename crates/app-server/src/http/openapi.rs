@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{applications, events, health, integrations, kombo_webhooks, problem, views};
+use super::{
+    applications, events, health, integrations, kombo_webhooks, problem, views, webhook_endpoints,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +30,14 @@ use super::{applications, events, health, integrations, kombo_webhooks, problem,
         applications::get,
         applications::list_jobs,
         events::read,
+        webhook_endpoints::create,
+        webhook_endpoints::list,
+        webhook_endpoints::get,
+        webhook_endpoints::update,
+        webhook_endpoints::delete,
+        webhook_endpoints::rotate_secret,
+        webhook_endpoints::attempts,
+        webhook_endpoints::replay,
         kombo_webhooks::receive,
         health::healthz,
         health::readyz,
@@ -54,6 +64,16 @@ use super::{applications, events, health, integrations, kombo_webhooks, problem,
         applications::StageCountView,
         events::FeedPage,
         health::Health,
+        webhook_endpoints::EndpointView,
+        webhook_endpoints::EndpointWithSecret,
+        webhook_endpoints::EndpointList,
+        webhook_endpoints::CreateEndpoint,
+        webhook_endpoints::UpdateEndpoint,
+        webhook_endpoints::AttemptView,
+        webhook_endpoints::DeliveryView,
+        webhook_endpoints::DeliveryPage,
+        webhook_endpoints::Replay,
+        webhook_endpoints::Replayed,
     )),
     modifiers(&BearerKey),
     tags(
