@@ -10,8 +10,8 @@ use crate::config::{LogFormat, LogSettings};
 
 /// Installs the global tracing subscriber. `RUST_LOG`, when set, overrides `log.level`.
 pub fn init_tracing(settings: &LogSettings) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(&settings.level));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
     let json = match settings.format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,
@@ -47,10 +47,7 @@ fn describe_metrics() {
         "Applications read from Kombo by sync passes"
     );
     metrics::describe_counter!("stagewatch_events_total", "Events appended, by type");
-    metrics::describe_histogram!(
-        "stagewatch_sync_pass_seconds",
-        "Duration of sync passes"
-    );
+    metrics::describe_histogram!("stagewatch_sync_pass_seconds", "Duration of sync passes");
     metrics::describe_gauge!(
         "stagewatch_integrations_syncing",
         "Integrations being synced by this process"

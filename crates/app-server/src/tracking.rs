@@ -39,4 +39,3 @@ pub async fn track_created(
         .await?;
     Ok(event)
 }
-

@@ -13,7 +13,9 @@ use common::{TestDatabase, kombo_client};
 use domain::ports::{EventReader, FeedQuery, SystemClock};
 use domain::sync::{SyncService, SyncSettings};
 use domain::{EventKind, FeedEvent, IntegrationId};
-use kombo_sandbox::{AtsProfile, IntegrationConfig, Sandbox, SandboxConfig, TruthChange, TruthEntry};
+use kombo_sandbox::{
+    AtsProfile, IntegrationConfig, Sandbox, SandboxConfig, TruthChange, TruthEntry,
+};
 use tokio_util::sync::CancellationToken;
 
 const INTEGRATION: &str = "acme-greenhouse";
@@ -174,12 +176,18 @@ fn observed(event: &FeedEvent) -> Option<(String, String)> {
     };
     Some((
         application.id.to_string(),
-        format!("{} {detail}", event.event.kind.name()).trim().to_owned(),
+        format!("{} {detail}", event.event.kind.name())
+            .trim()
+            .to_owned(),
     ))
 }
 
 /// The events a change-detecting consumer must report for one ground-truth transition.
-fn expected(entry: &TruthEntry, stage_of: &mut BTreeMap<String, String>, job_of: &mut BTreeMap<String, String>) -> Vec<String> {
+fn expected(
+    entry: &TruthEntry,
+    stage_of: &mut BTreeMap<String, String>,
+    job_of: &mut BTreeMap<String, String>,
+) -> Vec<String> {
     let app = &entry.application_id;
     match &entry.change {
         TruthChange::Created { stage_id } => {
@@ -204,8 +212,14 @@ fn expected(entry: &TruthEntry, stage_of: &mut BTreeMap<String, String>, job_of:
             "application.outcome_changed".to_owned(),
             "application.reopened".to_owned(),
         ],
-        TruthChange::JobChanged { from_job, to_job, stage_id } => {
-            let from_stage = stage_of.insert(app.clone(), stage_id.clone()).unwrap_or_default();
+        TruthChange::JobChanged {
+            from_job,
+            to_job,
+            stage_id,
+        } => {
+            let from_stage = stage_of
+                .insert(app.clone(), stage_id.clone())
+                .unwrap_or_default();
             job_of.insert(app.clone(), to_job.clone());
             vec![
                 format!("application.job_changed {from_job}->{to_job}"),
@@ -246,7 +260,9 @@ async fn every_transition_becomes_exactly_its_events(database: TestDatabase) {
     let mut job_of = BTreeMap::new();
     let mut want: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for app in &seeded {
-        want.entry(app.clone()).or_default().push("application.discovered".to_owned());
+        want.entry(app.clone())
+            .or_default()
+            .push("application.discovered".to_owned());
     }
     for entry in &truth[..baseline] {
         // Seeding history: the starting stage of each seeded application.
@@ -254,8 +270,15 @@ async fn every_transition_becomes_exactly_its_events(database: TestDatabase) {
     }
     for app in &seeded {
         if let Some(first) = events.iter().find(|e| {
-            e.event.application.as_ref().is_some_and(|a| &a.id.to_string() == app)
-        }) && let Some(stage) = first.event.application.as_ref().and_then(|a| a.current_stage.as_ref())
+            e.event
+                .application
+                .as_ref()
+                .is_some_and(|a| &a.id.to_string() == app)
+        }) && let Some(stage) = first
+            .event
+            .application
+            .as_ref()
+            .and_then(|a| a.current_stage.as_ref())
         {
             stage_of.insert(app.clone(), stage.stage_id.to_string());
         }
@@ -276,7 +299,11 @@ async fn every_transition_becomes_exactly_its_events(database: TestDatabase) {
     for (app, wanted) in &want {
         assert_eq!(got.get(app), Some(wanted), "events of application {app}");
     }
-    assert_eq!(got.len(), want.len(), "events for applications the truth never changed");
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "events for applications the truth never changed"
+    );
     let mut ids: Vec<_> = events.iter().map(|e| e.event.id.clone()).collect();
     ids.sort();
     ids.dedup();
@@ -311,7 +338,11 @@ async fn sparse_polls_end_at_the_last_observable_state(database: TestDatabase) {
             "stage of {id}"
         );
         let outcome = application["outcome"].as_str();
-        assert_eq!(last.outcome.as_ref().map(domain::Outcome::as_str), outcome, "outcome of {id}");
+        assert_eq!(
+            last.outcome.as_ref().map(domain::Outcome::as_str),
+            outcome,
+            "outcome of {id}"
+        );
         assert_eq!(
             last.deleted,
             !application["remote_deleted_at"].is_null(),

@@ -49,7 +49,10 @@ impl TrackerStore for Recording {
     async fn sync_state(&self, integration: &IntegrationId) -> Result<SyncState, StoreError> {
         {
             let mut overlap = self.overlap.lock().unwrap();
-            let n = overlap.in_flight.entry(integration.to_string()).or_default();
+            let n = overlap
+                .in_flight
+                .entry(integration.to_string())
+                .or_default();
             *n += 1;
             let now = *n;
             overlap.worst = overlap.worst.max(now);
@@ -62,10 +65,18 @@ impl TrackerStore for Recording {
     async fn update_integration(&self, update: IntegrationUpdate) -> Result<(), StoreError> {
         self.inner.update_integration(update).await
     }
-    async fn load_applications(&self, i: &IntegrationId, ids: &[ApplicationId]) -> Result<Vec<TrackedApplication>, StoreError> {
+    async fn load_applications(
+        &self,
+        i: &IntegrationId,
+        ids: &[ApplicationId],
+    ) -> Result<Vec<TrackedApplication>, StoreError> {
         self.inner.load_applications(i, ids).await
     }
-    async fn load_pipelines(&self, i: &IntegrationId, jobs: &[JobId]) -> Result<Vec<Pipeline>, StoreError> {
+    async fn load_pipelines(
+        &self,
+        i: &IntegrationId,
+        jobs: &[JobId],
+    ) -> Result<Vec<Pipeline>, StoreError> {
         self.inner.load_pipelines(i, jobs).await
     }
     async fn save_pipelines(&self, i: &IntegrationId, p: &[Pipeline]) -> Result<(), StoreError> {
@@ -161,8 +172,15 @@ async fn two_worker_processes_never_sync_one_integration_at_once() {
         process.await.unwrap();
     }
     let overlap = overlap.lock().unwrap();
-    assert!(overlap.passes >= 20, "too few passes ran to show anything: {}", overlap.passes);
-    assert_eq!(overlap.worst, 1, "an integration was synced by both processes at once");
+    assert!(
+        overlap.passes >= 20,
+        "too few passes ran to show anything: {}",
+        overlap.passes
+    );
+    assert_eq!(
+        overlap.worst, 1,
+        "an integration was synced by both processes at once"
+    );
     drop(overlap);
     // Every lease was released on shutdown.
     for record in setup.list_integrations().await.unwrap() {

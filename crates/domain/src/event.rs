@@ -405,12 +405,7 @@ impl ChangeEvent {
 
     /// `endpoint.disabled`: about stagewatch itself, so it has no integration.
     pub fn endpoint_disabled(detail: EndpointDisabled, at: DateTime<Utc>) -> Self {
-        let id = EventId::derive(&[
-            "v1",
-            EVENT_TYPES[15],
-            &detail.endpoint_id,
-            &timestamp(at),
-        ]);
+        let id = EventId::derive(&["v1", EVENT_TYPES[15], &detail.endpoint_id, &timestamp(at)]);
         Self {
             id,
             occurred_at: at,

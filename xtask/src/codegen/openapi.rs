@@ -12,7 +12,16 @@ pub(crate) const DOCUMENT: &str = "docs/openapi.json";
 #[allow(clippy::print_stderr)] // xtask talks to a developer's terminal
 pub(crate) fn run(root: &Path, check: bool) -> anyhow::Result<()> {
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-        .args(["run", "--quiet", "-p", "app-server", "--bin", "stagewatch", "--", "openapi"])
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "app-server",
+            "--bin",
+            "stagewatch",
+            "--",
+            "openapi",
+        ])
         .current_dir(root)
         .output()
         .context("could not run `stagewatch openapi`")?;

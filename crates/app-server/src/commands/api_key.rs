@@ -9,8 +9,13 @@ pub(super) fn run(command: &ApiKeyCommand) -> anyhow::Result<()> {
     match command {
         ApiKeyCommand::New => {
             let key = generate_key();
-            out(&format!("API key (give it to the caller; it is not stored): {key}"));
-            out(&format!("add to api.key_hashes:                          \"{}\"", hash_key(&key)));
+            out(&format!(
+                "API key (give it to the caller; it is not stored): {key}"
+            ));
+            out(&format!(
+                "add to api.key_hashes:                          \"{}\"",
+                hash_key(&key)
+            ));
         }
         ApiKeyCommand::Hash => {
             let mut key = String::new();

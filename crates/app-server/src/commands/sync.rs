@@ -46,11 +46,7 @@ pub(super) async fn run(settings: &Settings, args: &crate::cli::SyncArgs) -> any
     }
     out(&format!(
         "{id}: {:?} pass {:?}: {} pages, {} applications, {} new events",
-        report.mode,
-        report.outcome,
-        report.pages,
-        report.applications_seen,
-        report.events_appended
+        report.mode, report.outcome, report.pages, report.applications_seen, report.events_appended
     ));
     if !report.events_by_kind.is_empty() {
         out(&table.to_string());

@@ -1,3 +1,5 @@
+#![allow(clippy::result_large_err)] // figment's Jail returns its own large error
+
 use std::path::PathBuf;
 
 use figment::Jail;
@@ -65,7 +67,10 @@ fn a_value_of_the_wrong_type_names_key_value_and_source() {
         let message = load().expect_err("not a number").to_string();
         assert!(message.contains("concurrency"), "{message}");
         assert!(message.contains("many"), "{message}");
-        assert!(message.contains("STAGEWATCH_SYNC__CONCURRENCY"), "{message}");
+        assert!(
+            message.contains("STAGEWATCH_SYNC__CONCURRENCY"),
+            "{message}"
+        );
         Ok(())
     });
 }
@@ -95,7 +100,10 @@ fn a_bad_database_url_is_refused() {
 #[test]
 fn describe_masks_secrets_and_names_sources() {
     Jail::expect_with(|jail| {
-        jail.create_file(DEFAULT_CONFIG_FILE, "[kombo]\napi_key = \"sk-very-secret\"\n")?;
+        jail.create_file(
+            DEFAULT_CONFIG_FILE,
+            "[kombo]\napi_key = \"sk-very-secret\"\n",
+        )?;
         jail.set_env(
             "STAGEWATCH_DATABASE__URL",
             "postgres://app:hunter2@db.internal/stagewatch",
@@ -143,7 +151,10 @@ fn the_example_file_sets_every_key_and_is_valid() {
 #[test]
 fn the_configuration_reference_documents_every_key() {
     let reference = include_str!("../../../../docs/configuration.md");
-    for line in describe(&Settings::default(), &ConfigSource::default().figment().unwrap()) {
+    for line in describe(
+        &Settings::default(),
+        &ConfigSource::default().figment().unwrap(),
+    ) {
         assert!(
             reference.contains(&format!("`{}`", line.key)),
             "docs/configuration.md does not document `{}`",

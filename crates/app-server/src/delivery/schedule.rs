@@ -16,6 +16,7 @@ pub const RETRY_WAITS: [Duration; 7] = [
 ];
 
 /// Attempts in all, the first included.
+#[allow(clippy::cast_possible_truncation)] // seven waits
 pub const MAX_ATTEMPTS: u32 = RETRY_WAITS.len() as u32 + 1;
 
 /// An endpoint with no successful delivery for this long, whose deliveries keep being given up,
@@ -36,7 +37,10 @@ mod tests {
     fn retries_grow_and_stop_after_about_a_day() {
         assert_eq!(wait_after(1), Some(Duration::from_secs(5)));
         assert_eq!(wait_after(2), Some(Duration::from_secs(300)));
-        assert_eq!(wait_after(MAX_ATTEMPTS - 1), Some(Duration::from_secs(8 * 3600)));
+        assert_eq!(
+            wait_after(MAX_ATTEMPTS - 1),
+            Some(Duration::from_secs(8 * 3600))
+        );
         assert_eq!(wait_after(MAX_ATTEMPTS), None);
         assert_eq!(wait_after(0), None);
         let total: Duration = RETRY_WAITS.iter().sum();

@@ -56,11 +56,29 @@ mod tests {
         let signed = sign(&[&secret], "evt_1", now, payload).unwrap();
         let mut headers = http::HeaderMap::new();
         headers.insert("webhook-id", signed.id.parse().unwrap());
-        headers.insert("webhook-timestamp", signed.timestamp.to_string().parse().unwrap());
+        headers.insert(
+            "webhook-timestamp",
+            signed.timestamp.to_string().parse().unwrap(),
+        );
         headers.insert("webhook-signature", signed.signature.parse().unwrap());
-        assert!(Webhook::new(&secret).unwrap().verify(payload, &headers).is_ok());
-        assert!(Webhook::new(&other).unwrap().verify(payload, &headers).is_err());
-        assert!(Webhook::new(&secret).unwrap().verify(b"{}", &headers).is_err());
+        assert!(
+            Webhook::new(&secret)
+                .unwrap()
+                .verify(payload, &headers)
+                .is_ok()
+        );
+        assert!(
+            Webhook::new(&other)
+                .unwrap()
+                .verify(payload, &headers)
+                .is_err()
+        );
+        assert!(
+            Webhook::new(&secret)
+                .unwrap()
+                .verify(b"{}", &headers)
+                .is_err()
+        );
     }
 
     #[test]

@@ -14,6 +14,9 @@ use crate::config::Settings;
 
 /// Longest excerpt of an endpoint's response kept with an attempt.
 const EXCERPT_BYTES: usize = 512;
+/// How long a claimed delivery stays claimed: well beyond a request's timeout, so that only a
+/// crashed worker's claims run out.
+const CLAIM_LEASE: Duration = Duration::from_secs(120);
 /// How often the outbox is polled when idle.
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
@@ -60,7 +63,7 @@ impl Deliverer {
             let free = this.concurrency.saturating_sub(running.len());
             let mut claimed = 0;
             if free > 0 {
-                let lease = this.lease();
+                let lease = CLAIM_LEASE;
                 match this
                     .store
                     .claim_due_deliveries(this.clock.now(), u32::try_from(free).unwrap_or(1), lease)
@@ -88,16 +91,16 @@ impl Deliverer {
         while running.join_next().await.is_some() {}
     }
 
-    /// A claimed delivery stays claimed for the request's timeout and some slack.
-    fn lease(&self) -> Duration {
-        Duration::from_secs(60)
-    }
-
     async fn deliver(&self, delivery: DueDelivery) {
         let payload = serde_json::to_vec(&delivery.event).expect("events serialize");
         let attempted_at = self.clock.now();
         let endpoint = &delivery.endpoint;
-        let signed = match sign(&[endpoint.secret.as_str()], delivery.event.event.id.as_str(), attempted_at.timestamp(), &payload) {
+        let signed = match sign(
+            &[endpoint.secret.as_str()],
+            delivery.event.event.id.as_str(),
+            attempted_at.timestamp(),
+            &payload,
+        ) {
             Ok(signed) => signed,
             Err(error) => {
                 tracing::error!(endpoint = %endpoint.id, %error, "an endpoint secret is unusable");
@@ -121,7 +124,8 @@ impl Deliverer {
             Ok(response) => {
                 let status = response.status().as_u16();
                 let body = response.bytes().await.unwrap_or_default();
-                let excerpt = String::from_utf8_lossy(&body[..body.len().min(EXCERPT_BYTES)]).into_owned();
+                let excerpt =
+                    String::from_utf8_lossy(&body[..body.len().min(EXCERPT_BYTES)]).into_owned();
                 (Some(status), Some(excerpt), None)
             }
             Err(error) => (None, None, Some(describe_error(error))),
@@ -133,7 +137,8 @@ impl Deliverer {
         } else {
             match wait_after(attempts) {
                 Some(wait) if attempts < MAX_ATTEMPTS => AttemptOutcome::RetryAt(
-                    self.clock.now() + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero()),
+                    self.clock.now()
+                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero()),
                 ),
                 _ => AttemptOutcome::GiveUp,
             }
@@ -161,7 +166,11 @@ impl Deliverer {
             response_excerpt: excerpt,
             error,
         };
-        if let Err(error) = self.store.record_attempt(delivery.delivery_id, &record, outcome).await {
+        if let Err(error) = self
+            .store
+            .record_attempt(delivery.delivery_id, &record, outcome)
+            .await
+        {
             // The claim runs out and the delivery is attempted again: at least once.
             tracing::warn!(%error, "could not record a webhook attempt");
             return;
@@ -178,7 +187,8 @@ impl Deliverer {
         endpoint: &adapters_postgres::EndpointRecord,
     ) -> Result<(), domain::ports::StoreError> {
         let now = self.clock.now();
-        let since = now - chrono::Duration::from_std(DISABLE_AFTER).unwrap_or(chrono::Duration::days(1));
+        let since =
+            now - chrono::Duration::from_std(DISABLE_AFTER).unwrap_or(chrono::Duration::days(1));
         let recent = self.store.list_deliveries(&endpoint.id, None, 200).await?;
         let delivered_lately = recent.iter().any(|d| {
             d.status == DeliveryStatus::Delivered && d.finished_at.is_some_and(|t| t >= since)
@@ -188,7 +198,11 @@ impl Deliverer {
             return Ok(());
         }
         let reason = "no successful delivery for 24 hours; deliveries were given up";
-        if self.store.disable_endpoint(&endpoint.id, reason, now).await? {
+        if self
+            .store
+            .disable_endpoint(&endpoint.id, reason, now)
+            .await?
+        {
             let event = ChangeEvent::endpoint_disabled(
                 EndpointDisabled {
                     endpoint_id: endpoint.id.clone(),

@@ -39,7 +39,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
         settings.log.format = LogFormat::Pretty;
     }
     if settings.log.level == "info" {
-        settings.log.level = "warn".to_owned();
+        "warn".clone_into(&mut settings.log.level);
     }
     telemetry::init_tracing(&settings.log);
     let shutdown = shutdown::on_signal();
@@ -73,13 +73,12 @@ impl Demo {
     /// Starts the sandbox, opens the database, registers the integrations and creates the
     /// first applications.
     pub async fn start(mut settings: Settings, args: &DemoArgs) -> anyhow::Result<Self> {
-        let (data_dir, temp) = match &args.data_dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("could not create {}", dir.display()))?;
-                (dir.clone(), None)
-            }
-            None => {
+        let (data_dir, temp) = if let Some(dir) = &args.data_dir {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("could not create {}", dir.display()))?;
+            (dir.clone(), None)
+        } else {
+            {
                 let temp = tempfile::Builder::new()
                     .prefix("stagewatch-demo-")
                     .tempdir()
@@ -165,7 +164,8 @@ impl Demo {
             sync_waker: scheduler.waker(),
             metrics: Some(telemetry::init_metrics()),
         };
-        let (address, api) = crate::http::start(&self.settings, parts, None, shutdown.clone()).await?;
+        let (address, api) =
+            crate::http::start(&self.settings, parts, None, shutdown.clone()).await?;
         out(&format!(
             "stagewatch API at http://{address} (try: curl -H 'Authorization: Bearer {DEMO_API_KEY}' http://{address}/v1/events)"
         ));
@@ -176,8 +176,12 @@ impl Demo {
         let workers = tokio::spawn(scheduler.run(shutdown.clone()));
         let printer = printer::Printer::new(self.store.clone());
         let tally = printer.follow(shutdown.clone()).await?;
-        workers.await.context("the sync workers stopped unexpectedly")?;
-        delivery.await.context("the webhook deliveries stopped unexpectedly")?;
+        workers
+            .await
+            .context("the sync workers stopped unexpectedly")?;
+        delivery
+            .await
+            .context("the webhook deliveries stopped unexpectedly")?;
         let _ = api.await;
         let integrations = self.store.list_integrations().await?;
         out(&crate::commands::integrations::integrations_table(&integrations).to_string());

@@ -1,4 +1,5 @@
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use adapters_postgres::Store;
@@ -114,10 +115,7 @@ pub(super) fn describe(feed: &FeedEvent) -> String {
             ) {
                 (Some(from), Some(to), Direction::Forward | Direction::Backward) => {
                     let n = to - from;
-                    format!(
-                        " ({n:+} stage{})",
-                        if n.abs() == 1 { "" } else { "s" }
-                    )
+                    format!(" ({n:+} stage{})", if n.abs() == 1 { "" } else { "s" })
                 }
                 _ => String::new(),
             };
@@ -159,7 +157,7 @@ pub(super) fn describe(feed: &FeedEvent) -> String {
     };
     let mut line = format!("{time}  {integration:<28}");
     if !who.is_empty() || !job.is_empty() {
-        line.push_str(&format!("  {who:<16}  {job:<22}"));
+        let _ = write!(line, "  {who:<16}  {job:<22}");
     }
     line.push_str("  ");
     line.push_str(&what);

@@ -1,7 +1,7 @@
 use adapters_kombo::KomboClient;
 use adapters_postgres::Store;
-use domain::ports::{AtsGateway, JobQuery, NewApplication, NewCandidate};
 use domain::IntegrationId;
+use domain::ports::{AtsGateway, JobQuery, NewApplication, NewCandidate};
 
 use crate::tracking::track_created;
 

@@ -36,7 +36,10 @@ pub async fn start(
     parts: ApiParts,
     listen: Option<std::net::SocketAddr>,
     shutdown: CancellationToken,
-) -> anyhow::Result<(std::net::SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>)> {
+) -> anyhow::Result<(
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+)> {
     let address = listen.unwrap_or(settings.api.listen);
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -48,10 +51,12 @@ pub async fn start(
         );
     }
     // A long-polling feed read ends before the request timeout does.
-    let max_feed_wait = settings
-        .api
-        .max_feed_wait
-        .min(settings.api.request_timeout.saturating_sub(Duration::from_secs(1)));
+    let max_feed_wait = settings.api.max_feed_wait.min(
+        settings
+            .api
+            .request_timeout
+            .saturating_sub(Duration::from_secs(1)),
+    );
     let state = AppState {
         store: parts.store,
         ats: parts.ats,

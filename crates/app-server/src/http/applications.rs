@@ -65,7 +65,8 @@ pub struct CreatedApplication {
 }
 
 fn validate_create(body: CreateApplication) -> Result<NewApplication, Problem> {
-    let job_id = JobId::parse(body.job_id).map_err(|e| Problem::validation("job_id", e.to_string()))?;
+    let job_id =
+        JobId::parse(body.job_id).map_err(|e| Problem::validation("job_id", e.to_string()))?;
     let stage_id = body
         .stage_id
         .map(StageId::parse)
@@ -135,7 +136,9 @@ pub(super) async fn create(
     let input: CreateApplication = parse_json(&body)?;
     let application = validate_create(input)?;
     if state.store.integration(&integration).await?.is_none() {
-        return Err(Problem::not_found(format!("integration {integration} is not registered")));
+        return Err(Problem::not_found(format!(
+            "integration {integration} is not registered"
+        )));
     }
     let Some(key) = idempotency_key(&headers)? else {
         let created = create_and_track(&state, &integration, &application).await?;
@@ -168,6 +171,8 @@ pub(super) async fn create(
         }
         adapters_postgres::IdempotencyClaim::Completed { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            let body: serde_json::Value =
+                serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
             let mut response = (status, Json(body)).into_response();
             response
                 .headers_mut()
@@ -180,7 +185,13 @@ pub(super) async fn create(
             let body = serde_json::to_value(&created).expect("serializable");
             if let Err(error) = state
                 .store
-                .complete_idempotent(&scope, &key, StatusCode::CREATED.as_u16(), body.clone())
+                .complete_idempotent(
+                    &scope,
+                    &key,
+                    StatusCode::CREATED.as_u16(),
+                    &body.to_string(),
+                    state.clock.now(),
+                )
                 .await
             {
                 tracing::warn!(%error, "could not record the idempotent answer");
@@ -234,8 +245,11 @@ async fn create_and_track(
     integration: &IntegrationId,
     application: &NewApplication,
 ) -> Result<CreatedApplication, Problem> {
-    let snapshot = state.ats.create_application(integration, application).await?;
-    let pipeline = pipeline_of(state, integration, &snapshot.job_id).await;
+    let snapshot = state
+        .ats
+        .create_application(integration, application)
+        .await?;
+    let pipeline = pipeline_of(state, integration, snapshot.job_id.as_ref()).await;
     let event = track_created(
         &state.store,
         &snapshot,
@@ -262,11 +276,14 @@ async fn create_and_track(
 async fn pipeline_of(
     state: &AppState,
     integration: &IntegrationId,
-    job: &Option<JobId>,
+    job: Option<&JobId>,
 ) -> Option<Pipeline> {
-    use domain::ports::{AtsGateway as _, TrackerStore as _};
-    let job = job.as_ref()?;
-    if let Ok(mut stored) = state.store.load_pipelines(integration, std::slice::from_ref(job)).await
+    use domain::ports::TrackerStore as _;
+    let job = job?;
+    if let Ok(mut stored) = state
+        .store
+        .load_pipelines(integration, std::slice::from_ref(job))
+        .await
         && let Some(pipeline) = stored.pop()
     {
         return Some(pipeline);
@@ -328,7 +345,9 @@ pub(super) async fn import(
         return Err(Problem::validation("tool", "must not be empty"));
     }
     if state.store.integration(&integration).await?.is_none() {
-        return Err(Problem::not_found(format!("integration {integration} is not registered")));
+        return Err(Problem::not_found(format!(
+            "integration {integration} is not registered"
+        )));
     }
     let imported = state
         .ats
@@ -341,7 +360,11 @@ pub(super) async fn import(
             },
         )
         .await?;
-    if state.store.make_due(&integration, state.clock.now()).await? {
+    if state
+        .store
+        .make_due(&integration, state.clock.now())
+        .await?
+    {
         state.sync_waker.notify_one();
     }
     Ok((
@@ -469,7 +492,7 @@ pub(super) async fn list(
             .map(StageId::parse)
             .transpose()
             .map_err(|e| Problem::validation("stage", e.to_string()))?,
-        outcome: params.outcome.map(parse_outcome).transpose()?,
+        outcome: params.outcome.as_deref().map(parse_outcome).transpose()?,
         changed_since: params.changed_since,
     };
     let cursor = params.cursor.as_deref().map(decode_cursor).transpose()?;
@@ -480,17 +503,15 @@ pub(super) async fn list(
         .await?;
     let more = records.len() > limit as usize;
     records.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| records.last().map(encode_cursor))
-        .flatten();
+    let next_cursor = more.then(|| records.last().map(encode_cursor)).flatten();
     Ok(Json(ApplicationPage {
         applications: records.iter().map(ApplicationView::from).collect(),
         next_cursor,
     }))
 }
 
-fn parse_outcome(raw: String) -> Result<domain::Outcome, Problem> {
-    match raw.as_str() {
+fn parse_outcome(raw: &str) -> Result<domain::Outcome, Problem> {
+    match raw {
         "PENDING" => Ok(domain::Outcome::Pending),
         "HIRED" => Ok(domain::Outcome::Hired),
         "DECLINED" => Ok(domain::Outcome::Declined),
@@ -567,7 +588,9 @@ pub(super) async fn get(
         .store
         .application(&integration, &id)
         .await?
-        .ok_or_else(|| Problem::not_found(format!("application {id} of {integration} is not tracked")))?;
+        .ok_or_else(|| {
+            Problem::not_found(format!("application {id} of {integration} is not tracked"))
+        })?;
     let timeline = state.store.application_timeline(&integration, &id).await?;
     Ok(Json(ApplicationDetail {
         application: ApplicationView::from(&record),
@@ -621,7 +644,9 @@ pub(super) async fn list_jobs(
 ) -> Result<Json<JobList>, Problem> {
     let integration = parse_integration_id(integration_id)?;
     if state.store.integration(&integration).await?.is_none() {
-        return Err(Problem::not_found(format!("integration {integration} is not registered")));
+        return Err(Problem::not_found(format!(
+            "integration {integration} is not registered"
+        )));
     }
     let jobs = state.store.list_jobs(&integration).await?;
     Ok(Json(JobList {

@@ -19,10 +19,7 @@ impl ApiKeys {
     /// From hex SHA-256 hashes (validated by the configuration).
     pub fn from_hex(hashes: &[String]) -> Self {
         Self {
-            hashes: hashes
-                .iter()
-                .filter_map(|hex| decode_hex(hex))
-                .collect(),
+            hashes: hashes.iter().filter_map(|hex| decode_hex(hex)).collect(),
         }
     }
 
@@ -32,24 +29,32 @@ impl ApiKeys {
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
         self.hashes
             .iter()
-            .fold(subtle::Choice::from(0), |found, hash| found | hash.ct_eq(&digest))
+            .fold(subtle::Choice::from(0), |found, hash| {
+                found | hash.ct_eq(&digest)
+            })
             .into()
     }
 }
 
 /// The hex SHA-256 hash of an API key, as `api.key_hashes` holds it.
 pub fn hash_key(key: &str) -> String {
-    Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(key.as_bytes()))
 }
 
 /// A new random API key (`sw_` and 32 random bytes in hex).
 pub fn generate_key() -> String {
     let bytes: [u8; 32] = rand::random();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sw_{hex}")
+    format!("sw_{}", hex(&bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
 }
 
 fn decode_hex(hex: &str) -> Option<[u8; 32]> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use domain::event::EVENT_TYPES;
-use domain::ports::{FeedQuery, MAX_FEED_LIMIT};
+use domain::ports::{EventReader as _, FeedQuery, MAX_FEED_LIMIT};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -79,7 +79,10 @@ pub(super) async fn read(
     if let Some(unknown) = types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
         return Err(Problem::validation(
             "types",
-            format!("unknown event type `{unknown}`; known types: {}", EVENT_TYPES.join(", ")),
+            format!(
+                "unknown event type `{unknown}`; known types: {}",
+                EVENT_TYPES.join(", ")
+            ),
         ));
     }
     let integration = params.integration.map(parse_integration_id).transpose()?;
@@ -93,10 +96,7 @@ pub(super) async fn read(
     let deadline = tokio::time::Instant::now() + wait;
     // While filtering, new events of other types also wake the wait; the cursor to wait after is
     // the feed's head, so each wake-up means something new was appended.
-    let mut head = match params.after {
-        Some(after) => after,
-        None => 0,
-    };
+    let mut head = params.after.unwrap_or_default();
     loop {
         let events = state.store.read_events(&query).await?;
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());

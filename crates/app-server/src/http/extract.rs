@@ -32,18 +32,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "send the body as JSON with `Content-Type: application/json`",
             ));
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(
-                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                    "body-too-large",
-                    "Body too large",
-                    "the request body is larger than the server accepts (api.body_limit_bytes)",
-                )
-            } else {
-                Problem::malformed(rejection.body_text())
-            }
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    Problem::new(
+                        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                        "body-too-large",
+                        "Body too large",
+                        "the request body is larger than the server accepts (api.body_limit_bytes)",
+                    )
+                } else {
+                    Problem::malformed(rejection.body_text())
+                }
+            })?;
         parse_json(&bytes).map(ApiJson)
     }
 }

@@ -33,7 +33,10 @@ pub(super) fn parse_integration_id(raw: String) -> Result<IntegrationId, Problem
     IntegrationId::parse(raw).map_err(|e| Problem::validation("integration_id", e.to_string()))
 }
 
-async fn load(state: &AppState, id: &IntegrationId) -> Result<adapters_postgres::IntegrationRecord, Problem> {
+async fn load(
+    state: &AppState,
+    id: &IntegrationId,
+) -> Result<adapters_postgres::IntegrationRecord, Problem> {
     state
         .store
         .integration(id)
@@ -69,11 +72,16 @@ pub(super) async fn register(
         label: body.label,
         poll_interval: body.poll_interval_seconds.map(Duration::from_secs),
     };
-    let registered = state.store.register_integration(&new, state.clock.now()).await?;
+    let registered = state
+        .store
+        .register_integration(&new, state.clock.now())
+        .await?;
     state.sync_waker.notify_one();
     Ok(match registered {
         Registered::Created(record) => (StatusCode::CREATED, Json(IntegrationView::from(&record))),
-        Registered::AlreadyRegistered(record) => (StatusCode::OK, Json(IntegrationView::from(&record))),
+        Registered::AlreadyRegistered(record) => {
+            (StatusCode::OK, Json(IntegrationView::from(&record)))
+        }
     })
 }
 
@@ -112,7 +120,9 @@ pub(super) async fn trigger_sync(
 ) -> Result<(StatusCode, Json<Accepted>), Problem> {
     let id = parse_integration_id(integration_id)?;
     if !state.store.make_due(&id, state.clock.now()).await? {
-        return Err(Problem::not_found(format!("integration {id} is not registered")));
+        return Err(Problem::not_found(format!(
+            "integration {id} is not registered"
+        )));
     }
     state.sync_waker.notify_one();
     Ok((
@@ -154,7 +164,9 @@ async fn set_paused(
 ) -> Result<Json<IntegrationView>, Problem> {
     let id = parse_integration_id(integration_id)?;
     if !state.store.set_paused(&id, paused).await? {
-        return Err(Problem::not_found(format!("integration {id} is not registered")));
+        return Err(Problem::not_found(format!(
+            "integration {id} is not registered"
+        )));
     }
     if !paused {
         state.sync_waker.notify_one();

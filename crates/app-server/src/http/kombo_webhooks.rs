@@ -1,13 +1,13 @@
 //! `POST /v1/kombo/webhooks`: Kombo's webhooks. Verified on the raw body, de-duplicated by
 //! webhook id, answered quickly: the work they cause (a sync pass) runs in the workers.
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
 use adapters_kombo::webhook::{
     APPLICATION_MODELS, KomboWebhook, SIGNATURE_HEADER, parse_webhook, verify_signature,
 };
 use adapters_postgres::{NewIntegration, Registered};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
 use domain::event::StatusChange;
 use domain::{ChangeEvent, EventKind, IntegrationId, IntegrationStatus};
 
@@ -39,18 +39,28 @@ pub(super) async fn receive(
     }
     let Some(signature) = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) else {
         count("unsigned");
-        return Err(Problem::unauthorized("the X-Kombo-Signature header is missing"));
+        return Err(Problem::unauthorized(
+            "the X-Kombo-Signature header is missing",
+        ));
     };
-    if !verify_signature(state.kombo_webhook_secret.expose().as_bytes(), &body, signature) {
+    if !verify_signature(
+        state.kombo_webhook_secret.expose().as_bytes(),
+        &body,
+        signature,
+    ) {
         count("forged");
         tracing::warn!("refused a Kombo webhook with a wrong signature");
-        return Err(Problem::unauthorized("the X-Kombo-Signature does not match the body"));
+        return Err(Problem::unauthorized(
+            "the X-Kombo-Signature does not match the body",
+        ));
     }
     let webhook = match parse_webhook(&body) {
         Ok(webhook) => webhook,
         Err(error) => {
             count("unreadable");
-            return Err(Problem::malformed(format!("not a Kombo webhook stagewatch reads: {error}")));
+            return Err(Problem::malformed(format!(
+                "not a Kombo webhook stagewatch reads: {error}"
+            )));
         }
     };
     let now = state.clock.now();
@@ -70,7 +80,11 @@ async fn handle(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), Problem> {
     match webhook {
-        KomboWebhook::DataChanged { integration_id: id, models, .. } => {
+        KomboWebhook::DataChanged {
+            integration_id: id,
+            models,
+            ..
+        } => {
             let concerns_applications = models
                 .iter()
                 .any(|model| APPLICATION_MODELS.contains(&model.as_str()));
@@ -81,18 +95,28 @@ async fn handle(
                 count("ignored");
             }
         }
-        KomboWebhook::IntegrationStateChanged { integration_id: id, status, .. } => {
+        KomboWebhook::IntegrationStateChanged {
+            integration_id: id,
+            status,
+            ..
+        } => {
             set_status(state, &id, status, webhook_id, now).await?;
             count("status_changed");
         }
-        KomboWebhook::IntegrationCreated { integration_id: id, tool, .. } => {
+        KomboWebhook::IntegrationCreated {
+            integration_id: id,
+            tool,
+            ..
+        } => {
             // A customer connected a new ATS: track it, so that applications created in it are
             // followed from the start.
             let registered = state
                 .store
                 .register_integration(
                     &NewIntegration {
-                        tool: Some(tool).filter(|t| !t.is_empty()).or_else(|| id.tool().map(str::to_owned)),
+                        tool: Some(tool)
+                            .filter(|t| !t.is_empty())
+                            .or_else(|| id.tool().map(str::to_owned)),
                         id: id.clone(),
                         label: None,
                         poll_interval: None,
@@ -106,7 +130,9 @@ async fn handle(
             set_status(state, &id, IntegrationStatus::Active, webhook_id, now).await?;
             count("integration_created");
         }
-        KomboWebhook::IntegrationDeleted { integration_id: id, .. } => {
+        KomboWebhook::IntegrationDeleted {
+            integration_id: id, ..
+        } => {
             set_status(state, &id, IntegrationStatus::Deleted, webhook_id, now).await?;
             count("integration_deleted");
         }

@@ -2,19 +2,19 @@
 //! Errors are problem bodies ([`problem`]); every route but health, metrics, the OpenAPI
 //! document and Kombo's webhooks needs an API key ([`auth`]).
 
-mod app;
+pub mod app;
 pub mod auth;
-mod events;
-mod extract;
-mod health;
-mod integrations;
-mod kombo_webhooks;
+pub mod events;
+pub mod extract;
+pub mod health;
+pub mod integrations;
+pub mod kombo_webhooks;
 pub mod openapi;
 pub mod problem;
 pub use app::{ApiParts, start};
-mod applications;
-mod views;
-mod webhook_endpoints;
+pub mod applications;
+pub mod views;
+pub mod webhook_endpoints;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -102,13 +102,15 @@ impl Modify for BearerKey {
 /// The document.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
-    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    env!("CARGO_PKG_VERSION").clone_into(&mut doc.info.version);
     doc
 }
 
 /// The document as pretty JSON with a final newline, as `docs/openapi.json` holds it.
 pub fn document_json() -> String {
-    let mut json = document().to_pretty_json().expect("the OpenAPI document serializes");
+    let mut json = document()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
     json.push('\n');
     json
 }

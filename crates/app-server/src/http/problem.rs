@@ -37,7 +37,12 @@ pub struct ProblemBody {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             slug,
@@ -51,12 +56,22 @@ impl Problem {
     pub fn validation(field: impl Into<String>, detail: impl Into<String>) -> Self {
         Self {
             field: Some(field.into()),
-            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", "Invalid input", detail)
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "Invalid input",
+                detail,
+            )
         }
     }
 
     pub fn malformed(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "malformed-request", "Malformed request", detail)
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            "Malformed request",
+            detail,
+        )
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
@@ -64,7 +79,12 @@ impl Problem {
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", detail)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            detail,
+        )
     }
 
     pub fn conflict(slug: &'static str, detail: impl Into<String>) -> Self {
@@ -72,9 +92,15 @@ impl Problem {
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable", detail)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+            detail,
+        )
     }
 
+    #[must_use]
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());
         self

@@ -91,7 +91,9 @@ fn validate_url(raw: &str, allow_private: bool) -> Result<String, Problem> {
     }
     let private = match url.host() {
         Some(url::Host::Domain(domain)) => domain == "localhost" || domain.ends_with(".localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified(),
+        Some(url::Host::Ipv4(ip)) => {
+            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
+        }
         Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unspecified(),
         None => return Err(Problem::validation("url", "must name a host")),
     };
@@ -108,7 +110,10 @@ fn validate_types(types: &[String]) -> Result<(), Problem> {
     if let Some(unknown) = types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
         return Err(Problem::validation(
             "event_types",
-            format!("unknown event type `{unknown}`; known types: {}", EVENT_TYPES.join(", ")),
+            format!(
+                "unknown event type `{unknown}`; known types: {}",
+                EVENT_TYPES.join(", ")
+            ),
         ));
     }
     Ok(())
@@ -206,7 +211,10 @@ pub(super) async fn update(
         .await?
         .ok_or_else(|| Problem::not_found(format!("webhook endpoint {id} does not exist")))?;
     if body.enabled == Some(false) {
-        state.store.disable_endpoint(&id, "disabled through the API", now).await?;
+        state
+            .store
+            .disable_endpoint(&id, "disabled through the API", now)
+            .await?;
         return Ok(Json(EndpointView::from(&load(&state, &id).await?)));
     }
     Ok(Json(EndpointView::from(&record)))
@@ -224,7 +232,9 @@ pub(super) async fn delete(
     if state.store.delete_endpoint(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(Problem::not_found(format!("webhook endpoint {id} does not exist")))
+        Err(Problem::not_found(format!(
+            "webhook endpoint {id} does not exist"
+        )))
     }
 }
 
@@ -306,9 +316,15 @@ pub(super) async fn attempts(
     load(&state, &id).await?;
     let limit = params.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(Problem::validation("limit", format!("{limit} is out of range; 1 to 100")));
+        return Err(Problem::validation(
+            "limit",
+            format!("{limit} is out of range; 1 to 100"),
+        ));
     }
-    let deliveries = state.store.list_deliveries(&id, params.before, limit).await?;
+    let deliveries = state
+        .store
+        .list_deliveries(&id, params.before, limit)
+        .await?;
     let mut views = Vec::with_capacity(deliveries.len());
     for delivery in &deliveries {
         let attempts = state.store.list_attempts(delivery.id).await?;

@@ -97,8 +97,14 @@ mod tests {
     #[test]
     fn success_waits_one_interval_plus_jitter() {
         let interval = Duration::from_secs(300);
-        assert_eq!(next_due(Ok(()), interval, None, now(), &settings(), 0.0), now() + secs(300));
-        assert_eq!(next_due(Ok(()), interval, None, now(), &settings(), 1.0), now() + secs(330));
+        assert_eq!(
+            next_due(Ok(()), interval, None, now(), &settings(), 0.0),
+            now() + secs(300)
+        );
+        assert_eq!(
+            next_due(Ok(()), interval, None, now(), &settings(), 1.0),
+            now() + secs(330)
+        );
     }
 
     #[test]
@@ -106,7 +112,14 @@ mod tests {
         let error = SyncError::Ats(AtsError::RateLimited {
             retry_after: Some(Duration::from_secs(42)),
         });
-        let due = next_due(Err(&error), Duration::from_secs(300), None, now(), &settings(), 0.5);
+        let due = next_due(
+            Err(&error),
+            Duration::from_secs(300),
+            None,
+            now(),
+            &settings(),
+            0.5,
+        );
         assert_eq!(due, now() + secs(42));
     }
 
@@ -116,7 +129,14 @@ mod tests {
             code: "INTEGRATION.SETUP_SYNC_PENDING".into(),
             message: "initial sync".into(),
         });
-        let due = next_due(Err(&error), Duration::from_secs(60), None, now(), &settings(), 0.0);
+        let due = next_due(
+            Err(&error),
+            Duration::from_secs(60),
+            None,
+            now(),
+            &settings(),
+            0.0,
+        );
         assert_eq!(due, now() + secs(900));
     }
 
@@ -128,9 +148,23 @@ mod tests {
         let interval = Duration::from_secs(300);
         let first = next_due(Err(&error), interval, Some(now()), now(), &settings(), 0.0);
         assert_eq!(first, now() + secs(30));
-        let later = next_due(Err(&error), interval, Some(now() - secs(600)), now(), &settings(), 0.0);
+        let later = next_due(
+            Err(&error),
+            interval,
+            Some(now() - secs(600)),
+            now(),
+            &settings(),
+            0.0,
+        );
         assert_eq!(later, now() + secs(600));
-        let capped = next_due(Err(&error), interval, Some(now() - secs(86_400)), now(), &settings(), 0.0);
+        let capped = next_due(
+            Err(&error),
+            interval,
+            Some(now() - secs(86_400)),
+            now(),
+            &settings(),
+            0.0,
+        );
         assert_eq!(capped, now() + secs(3600));
     }
 

@@ -102,7 +102,12 @@ impl Scheduler {
         let limit = u32::try_from(free).unwrap_or(u32::MAX);
         match self
             .store
-            .claim_due(&self.settings.owner, limit, self.settings.lease, self.clock.now())
+            .claim_due(
+                &self.settings.owner,
+                limit,
+                self.settings.lease,
+                self.clock.now(),
+            )
             .await
         {
             Ok(claimed) => {
@@ -190,7 +195,10 @@ impl Scheduler {
                 let full_done = (report.mode == PassMode::Full
                     && report.outcome == PassOutcome::Completed)
                     .then_some(report.started_at);
-                (next_due(Ok(()), interval, None, now, schedule, random), full_done)
+                (
+                    next_due(Ok(()), interval, None, now, schedule, random),
+                    full_done,
+                )
             }
             Err(error) => {
                 let failing_since = record.failing_since.or(Some(now));
@@ -208,7 +216,12 @@ impl Scheduler {
             tokio::time::sleep(every).await;
             match self
                 .store
-                .renew_lease(&record.id, &self.settings.owner, self.settings.lease, self.clock.now())
+                .renew_lease(
+                    &record.id,
+                    &self.settings.owner,
+                    self.settings.lease,
+                    self.clock.now(),
+                )
                 .await
             {
                 Ok(true) => {}
@@ -226,7 +239,10 @@ impl Scheduler {
 
 /// Fills the pass's span and counts it.
 fn record_pass(span: &tracing::Span, result: &Result<PassReport, SyncError>, elapsed: Duration) {
-    span.record("duration_ms", u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX));
+    span.record(
+        "duration_ms",
+        u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+    );
     metrics::histogram!("stagewatch_sync_pass_seconds").record(elapsed.as_secs_f64());
     match result {
         Ok(report) => {

@@ -26,7 +26,10 @@ pub struct TestDatabase {
 impl TestDatabase {
     pub async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("stagewatch.db").display());
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("stagewatch.db").display()
+        );
         Self {
             url,
             postgres_name: None,
@@ -71,7 +74,9 @@ impl TestDatabase {
     /// Drops a PostgreSQL database (connections must be closed first, hence `WITH (FORCE)`).
     pub async fn drop_database(self) {
         if let Some(name) = &self.postgres_name {
-            let admin = Database::connect(&postgres_admin_url()).await.expect("admin");
+            let admin = Database::connect(&postgres_admin_url())
+                .await
+                .expect("admin");
             admin
                 .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .await
