@@ -280,4 +280,15 @@ impl Store {
         .or_store_error()?;
         Ok(inserted == 1)
     }
+
+    /// Forgets Kombo webhook ids received before `cutoff` (Kombo redelivers for a bounded
+    /// time only); returns how many.
+    pub async fn purge_kombo_webhooks(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(kombo_webhook::Entity::delete_many()
+            .filter(kombo_webhook::Column::ReceivedAt.lt(cutoff))
+            .exec(&self.db)
+            .await
+            .or_store_error()?
+            .rows_affected)
+    }
 }
