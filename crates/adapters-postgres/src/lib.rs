@@ -29,7 +29,7 @@ pub use outbox::{
 pub use reads::{
     ApplicationCursor, ApplicationFilter, ApplicationRecord, JobOverview, StageCount, StageVisit,
 };
-pub use store::{Backend, Store, StoreOptions};
+pub use store::{Backend, Store, StoreOptions, redacted_url};
 pub use webhooks::{EndpointRecord, EndpointUpdate, NewEndpoint, generate_secret};
 
 pub use domain::ports::StoreError;
