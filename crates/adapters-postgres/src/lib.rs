@@ -15,10 +15,12 @@ mod idempotency;
 mod integrations;
 pub mod migration;
 mod outbox;
+mod pipelines;
 mod reads;
 mod rows;
 mod store;
 mod tracker;
+mod visits;
 mod webhooks;
 
 pub use idempotency::IdempotencyClaim;

@@ -14,9 +14,10 @@ use sea_orm::{
 
 use crate::entity::{application, kombo_webhook, stage_visit};
 use crate::error::OrStoreError;
+use crate::pipelines::load_pipelines;
 use crate::rows::{application_from_row, id};
 use crate::store::Store;
-use crate::tracker::{load_pipelines, upsert_applications};
+use crate::tracker::upsert_applications;
 use domain::detect::StageEntry;
 
 /// An application as the API lists it: its tracked state.
