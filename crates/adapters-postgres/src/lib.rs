@@ -1,4 +1,37 @@
-//! The durable store (PostgreSQL in production, an embedded SQLite file by default) that
-//! implements the domain's `TrackerStore` and `EventReader` ports.
+//! The durable store behind stagewatch's storage ports: PostgreSQL in production, where several
+//! server replicas share the work through leases, and an embedded SQLite file as the zero-setup
+//! default. One set of sea-orm entities and one set of migrations serve both.
 //!
-//! Not built yet: this crate holds the place of the adapter in the workspace.
+//! [`Store`] implements the domain's [`TrackerStore`](domain::ports::TrackerStore) and
+//! [`EventReader`](domain::ports::EventReader), and adds what the server needs beside them:
+//! integrations and their leases, the reads of the HTTP API, webhook endpoints and their outbox,
+//! and idempotency keys. Every method that depends on the time takes it as `now`, so callers
+//! own the clock. See `docs/storage.md` for the schema, the transactions and the leases.
+
+pub mod entity;
+mod error;
+mod feed;
+mod idempotency;
+mod integrations;
+pub mod migration;
+mod outbox;
+mod pipelines;
+mod reads;
+mod rows;
+mod store;
+mod tracker;
+mod visits;
+mod webhooks;
+
+pub use idempotency::IdempotencyClaim;
+pub use integrations::{IntegrationRecord, NewIntegration, Registered};
+pub use outbox::{
+    AttemptOutcome, AttemptRecord, DeliveryAttempt, DeliveryRecord, DeliveryStatus, DueDelivery,
+};
+pub use reads::{
+    ApplicationCursor, ApplicationFilter, ApplicationRecord, JobOverview, StageCount, StageVisit,
+};
+pub use store::{Backend, Store, StoreOptions, redacted_url};
+pub use webhooks::{EndpointRecord, EndpointUpdate, NewEndpoint, generate_secret};
+
+pub use domain::ports::StoreError;

@@ -1,0 +1,230 @@
+//! Connecting, migrating, and the handle every other module hangs its methods on.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::ports::StoreError;
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, DbErr, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait, Value,
+};
+use sea_orm_migration::MigratorTrait;
+use tokio::sync::{OnceCell, watch};
+
+use crate::error::OrStoreError;
+use crate::feed::{ListenerTask, advance};
+use crate::migration::Migrator;
+
+/// How long an SQLite writer waits for the write lock before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How to reach the database. `Debug` hides the URL's password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// `postgres://user@host/db` or `sqlite://path/to/file.db?mode=rwc`.
+    pub url: String,
+    pub max_connections: u32,
+    /// Apply pending migrations while connecting.
+    pub migrate: bool,
+}
+
+impl StoreOptions {
+    /// Defaults for a URL: ten connections, migrations on.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 10,
+            migrate: true,
+        }
+    }
+}
+
+impl fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("url", &redacted_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("migrate", &self.migrate)
+            .finish()
+    }
+}
+
+/// The URL with any password replaced, for logs and `Debug`.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The database product behind a [`Store`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// The store: a cheap, cloneable handle on a connection pool.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) backend: Backend,
+    /// The feed head after this process's last append, so that waiters in the same process wake
+    /// at once instead of at their next poll.
+    pub(crate) appended: Arc<watch::Sender<i64>>,
+    /// PostgreSQL's LISTEN connection for waiters, started by the first wait.
+    pub(crate) listener: Arc<OnceCell<ListenerTask>>,
+}
+
+impl Store {
+    /// Connects with default options and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Self::connect_with(StoreOptions::new(url)).await
+    }
+
+    /// Connects as `options` say.
+    pub async fn connect_with(options: StoreOptions) -> Result<Store, StoreError> {
+        let backend =
+            if options.url.starts_with("postgres://") || options.url.starts_with("postgresql://") {
+                Backend::Postgres
+            } else if options.url.starts_with("sqlite:") {
+                Backend::Sqlite
+            } else {
+                return Err(StoreError::Unavailable(
+                    "the database URL must start with postgres:// or sqlite://".to_owned(),
+                ));
+            };
+        let mut connect = ConnectOptions::new(options.url.clone());
+        connect
+            .max_connections(options.max_connections.max(1))
+            .connect_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(10))
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|sqlite| {
+                sqlite
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    .foreign_keys(true)
+            });
+        let db = Database::connect(connect).await.or_store_error()?;
+        let store = Store {
+            db,
+            backend,
+            appended: Arc::new(watch::Sender::new(0)),
+            listener: Arc::new(OnceCell::new()),
+        };
+        if options.migrate {
+            store.migrate().await?;
+        }
+        tracing::info!(backend = ?backend, "store connected");
+        Ok(store)
+    }
+
+    /// Applies pending migrations and returns their names.
+    pub async fn migrate(&self) -> Result<Vec<String>, StoreError> {
+        let pending = self.pending_migrations().await?;
+        Migrator::up(&self.db, None).await.or_store_error()?;
+        if !pending.is_empty() {
+            tracing::info!(applied = ?pending, "migrations applied");
+        }
+        Ok(pending)
+    }
+
+    /// The names of migrations not applied yet.
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
+        let pending = Migrator::get_pending_migrations(&self.db)
+            .await
+            .or_store_error()?;
+        Ok(pending.iter().map(|m| m.name().to_owned()).collect())
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.or_store_error()
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The sea-orm connection, for callers that need a query this crate does not offer.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Starts a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and writes later can fail
+    /// with "database is locked" instead of waiting its turn.
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                isolation_level: None,
+                access_mode: None,
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            })
+            .await
+            .or_store_error()
+    }
+
+    /// A raw statement for this backend. Placeholders are written `$1`, `$2`, …, which both
+    /// PostgreSQL and SQLite understand.
+    pub(crate) fn statement(&self, sql: impl Into<String>, values: Vec<Value>) -> Statement {
+        Statement::from_sql_and_values(self.db_backend(), sql, values)
+    }
+
+    pub(crate) fn db_backend(&self) -> DatabaseBackend {
+        match self.backend {
+            Backend::Postgres => DatabaseBackend::Postgres,
+            Backend::Sqlite => DatabaseBackend::Sqlite,
+        }
+    }
+
+    /// Tells this process's waiters that the feed grew.
+    pub(crate) fn announce(&self, head: Option<i64>) {
+        if let Some(head) = head {
+            advance(&self.appended, head);
+        }
+    }
+}
+
+/// Executes a statement and returns the number of rows it touched.
+pub(crate) async fn execute<C: ConnectionTrait>(
+    conn: &C,
+    statement: Statement,
+) -> Result<u64, DbErr> {
+    Ok(conn.execute_raw(statement).await?.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_debug_output() {
+        let options = StoreOptions::new("postgres://app:s3cret@db.internal:5432/stagewatch");
+        let shown = format!("{options:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("postgres://app:***@db.internal:5432/stagewatch"),
+            "{shown}"
+        );
+        assert_eq!(
+            redacted_url("sqlite://data/sw.db?mode=rwc"),
+            "sqlite://data/sw.db?mode=rwc"
+        );
+        assert_eq!(redacted_url("postgres://app@db/sw"), "postgres://app@db/sw");
+    }
+}

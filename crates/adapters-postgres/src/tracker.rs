@@ -1,0 +1,377 @@
+//! The domain's `TrackerStore`: sync state, pipelines, atomic page application, held
+//! deletions and pass bookkeeping.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use domain::detect::StageEntry;
+use domain::ports::{
+    AppliedPage, HeldChange, HoldStats, IntegrationUpdate, PageChanges, PassCompletion,
+    PassFailure, StoreError, SyncState, TrackerStore,
+};
+use domain::{
+    ApplicationId, ChangeEvent, IntegrationId, JobId, Pipeline, StageRef, TrackedApplication,
+};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder,
+};
+
+use crate::entity::{application, held_change, integration};
+use crate::error::OrStoreError;
+use crate::feed::CHUNK;
+use crate::pipelines::{load_pipelines, save_pipelines};
+use crate::rows::{application_from_row, application_row, enum_text, from_json, to_json};
+use crate::store::{Store, execute};
+
+#[async_trait]
+impl TrackerStore for Store {
+    async fn sync_state(&self, integration: &IntegrationId) -> Result<SyncState, StoreError> {
+        let record = self
+            .integration(integration)
+            .await?
+            .ok_or_else(|| StoreError::UnknownIntegration(integration.clone()))?;
+        Ok(SyncState {
+            watermark: record.watermark,
+            capabilities: record.capabilities,
+            status: record.status,
+            failing_since: record.failing_since,
+            deletions_held: record.deletions_held,
+        })
+    }
+
+    async fn update_integration(&self, update: IntegrationUpdate) -> Result<(), StoreError> {
+        let tx = self.begin_write().await?;
+        // Setting the id makes a no-op write when nothing changes, which still tells whether
+        // the integration exists.
+        let mut active = integration::ActiveModel {
+            id: Set(update.integration_id.as_str().to_owned()),
+            ..Default::default()
+        };
+        if let Some(capabilities) = &update.capabilities {
+            active.capabilities = Set(Some(to_json(capabilities)));
+        }
+        if let Some(status) = &update.status {
+            active.status = Set(Some(enum_text(status)));
+        }
+        let touched = integration::Entity::update_many()
+            .set(active)
+            .filter(integration::Column::Id.eq(update.integration_id.as_str()))
+            .exec(&tx)
+            .await
+            .or_store_error()?
+            .rows_affected;
+        if touched == 0 {
+            return Err(StoreError::UnknownIntegration(update.integration_id));
+        }
+        let appended = self.append_in(&tx, &update.events).await?;
+        tx.commit().await.or_store_error()?;
+        self.announce(appended.head);
+        Ok(())
+    }
+
+    async fn load_applications(
+        &self,
+        integration: &IntegrationId,
+        ids: &[ApplicationId],
+    ) -> Result<Vec<TrackedApplication>, StoreError> {
+        let mut states = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let rows = application::Entity::find()
+                .filter(application::Column::IntegrationId.eq(integration.as_str()))
+                .filter(
+                    application::Column::ApplicationId
+                        .is_in(chunk.iter().map(ApplicationId::as_str)),
+                )
+                .all(&self.db)
+                .await
+                .or_store_error()?;
+            for row in rows {
+                states.push(application_from_row(row)?);
+            }
+        }
+        Ok(states)
+    }
+
+    async fn load_pipelines(
+        &self,
+        integration: &IntegrationId,
+        jobs: &[JobId],
+    ) -> Result<Vec<Pipeline>, StoreError> {
+        load_pipelines(&self.db, integration, Some(jobs)).await
+    }
+
+    async fn save_pipelines(
+        &self,
+        integration: &IntegrationId,
+        pipelines: &[Pipeline],
+    ) -> Result<(), StoreError> {
+        let tx = self.begin_write().await?;
+        save_pipelines(&tx, integration, pipelines).await?;
+        tx.commit().await.or_store_error()
+    }
+
+    async fn apply_page(&self, changes: PageChanges) -> Result<AppliedPage, StoreError> {
+        let tx = self.begin_write().await?;
+        let integration = &changes.integration_id;
+        save_pipelines(&tx, integration, &changes.pipelines).await?;
+        upsert_applications(&tx, &changes.applications).await?;
+        drop_held(&tx, integration, &changes.applications).await?;
+        self.record_visits(&tx, integration, &changes.stage_entries)
+            .await?;
+        hold(&tx, integration, &changes.held).await?;
+        let appended = self.append_in(&tx, &changes.events).await?;
+        tx.commit().await.or_store_error()?;
+        self.announce(appended.head);
+        Ok(AppliedPage {
+            events_appended: appended.count,
+        })
+    }
+
+    async fn hold_stats(&self, integration: &IntegrationId) -> Result<HoldStats, StoreError> {
+        let held = held_change::Entity::find()
+            .filter(held_change::Column::IntegrationId.eq(integration.as_str()))
+            .count(&self.db)
+            .await
+            .or_store_error()?;
+        let tracked = application::Entity::find()
+            .filter(application::Column::IntegrationId.eq(integration.as_str()))
+            .filter(application::Column::DeletedAt.is_null())
+            .count(&self.db)
+            .await
+            .or_store_error()?;
+        Ok(HoldStats { held, tracked })
+    }
+
+    async fn release_held(&self, integration: &IntegrationId) -> Result<u64, StoreError> {
+        let tx = self.begin_write().await?;
+        let rows = held_change::Entity::find()
+            .filter(held_change::Column::IntegrationId.eq(integration.as_str()))
+            .order_by_asc(held_change::Column::HeldAt)
+            .order_by_asc(held_change::Column::ApplicationId)
+            .all(&tx)
+            .await
+            .or_store_error()?;
+        let mut states = Vec::with_capacity(rows.len());
+        let mut events: Vec<ChangeEvent> = Vec::new();
+        let mut entries = Vec::new();
+        for row in rows {
+            let held = held_from_row(&row)?;
+            states.push(held.application);
+            events.extend(held.events);
+            entries.extend(held.stage_entry);
+        }
+        upsert_applications(&tx, &states).await?;
+        drop_held(&tx, integration, &states).await?;
+        self.record_visits(&tx, integration, &entries).await?;
+        let appended = self.append_in(&tx, &events).await?;
+        execute(
+            &tx,
+            self.statement(
+                "UPDATE integrations SET deletions_held = $1 WHERE id = $2",
+                vec![false.into(), integration.as_str().into()],
+            ),
+        )
+        .await
+        .or_store_error()?;
+        tx.commit().await.or_store_error()?;
+        self.announce(appended.head);
+        tracing::info!(integration = %integration, released = states.len(), "held changes released");
+        Ok(states.len() as u64)
+    }
+
+    async fn complete_pass(&self, completion: PassCompletion) -> Result<(), StoreError> {
+        let tx = self.begin_write().await?;
+        let mut active = integration::ActiveModel {
+            last_pass_started_at: Set(Some(completion.started_at)),
+            last_pass_finished_at: Set(Some(completion.finished_at)),
+            deletions_held: Set(completion.deletions_held),
+            failing_since: Set(None),
+            ..Default::default()
+        };
+        if let Some(watermark) = completion.watermark {
+            active.watermark = Set(Some(watermark));
+        }
+        if completion.full {
+            active.last_full_pass_at = Set(Some(completion.finished_at));
+        }
+        if let Some(capabilities) = &completion.capabilities {
+            active.capabilities = Set(Some(to_json(capabilities)));
+        }
+        self.update_integration_row(&tx, &completion.integration_id, active)
+            .await?;
+        let appended = self.append_in(&tx, &completion.events).await?;
+        tx.commit().await.or_store_error()?;
+        self.announce(appended.head);
+        Ok(())
+    }
+
+    async fn record_failure(&self, failure: PassFailure) -> Result<(), StoreError> {
+        let tx = self.begin_write().await?;
+        let active = integration::ActiveModel {
+            failing_since: Set(failure.failing_since),
+            last_error: Set(Some(to_json(&failure.error))),
+            last_error_at: Set(Some(failure.at)),
+            last_pass_finished_at: Set(Some(failure.at)),
+            ..Default::default()
+        };
+        self.update_integration_row(&tx, &failure.integration_id, active)
+            .await?;
+        let appended = self.append_in(&tx, &failure.events).await?;
+        tx.commit().await.or_store_error()?;
+        self.announce(appended.head);
+        Ok(())
+    }
+}
+
+impl Store {
+    async fn update_integration_row<C: ConnectionTrait>(
+        &self,
+        tx: &C,
+        id: &IntegrationId,
+        active: integration::ActiveModel,
+    ) -> Result<(), StoreError> {
+        let touched = integration::Entity::update_many()
+            .set(active)
+            .filter(integration::Column::Id.eq(id.as_str()))
+            .exec(tx)
+            .await
+            .or_store_error()?
+            .rows_affected;
+        if touched == 0 {
+            return Err(StoreError::UnknownIntegration(id.clone()));
+        }
+        Ok(())
+    }
+}
+
+pub(crate) async fn upsert_applications<C: ConnectionTrait>(
+    tx: &C,
+    states: &[TrackedApplication],
+) -> Result<(), StoreError> {
+    use application::Column as C_;
+    // The last state of an application wins when a batch holds two.
+    let mut latest: HashMap<(&str, &str), &TrackedApplication> = HashMap::new();
+    let mut order = Vec::new();
+    for state in states {
+        let key = (state.integration_id.as_str(), state.id.as_str());
+        if latest.insert(key, state).is_none() {
+            order.push(key);
+        }
+    }
+    let rows: Vec<application::ActiveModel> = order
+        .iter()
+        .map(|key| application_row(latest[key]).into_active_model())
+        .collect();
+    for chunk in rows.chunks(CHUNK / 2) {
+        application::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::columns([C_::IntegrationId, C_::ApplicationId])
+                    .update_columns([
+                        C_::RemoteId,
+                        C_::JobId,
+                        C_::JobName,
+                        C_::CandidateId,
+                        C_::CandidateName,
+                        C_::CurrentStageId,
+                        C_::CurrentStageName,
+                        C_::CurrentStageIndex,
+                        C_::StageUnknownSince,
+                        C_::Outcome,
+                        C_::OutcomeUnknownSince,
+                        C_::RejectionReasonName,
+                        C_::RejectedAt,
+                        C_::ChangedAt,
+                        C_::DeletedAt,
+                        C_::RemoteCreatedAt,
+                        C_::Origin,
+                        C_::FirstSeenAt,
+                        C_::LastSeenAt,
+                        C_::EnteredCurrentStageAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(tx)
+            .await
+            .or_store_error()?;
+    }
+    Ok(())
+}
+
+/// A newer observation supersedes a held change of the same application.
+async fn drop_held<C: ConnectionTrait>(
+    tx: &C,
+    integration: &IntegrationId,
+    states: &[TrackedApplication],
+) -> Result<(), StoreError> {
+    for chunk in states.chunks(CHUNK) {
+        held_change::Entity::delete_many()
+            .filter(held_change::Column::IntegrationId.eq(integration.as_str()))
+            .filter(held_change::Column::ApplicationId.is_in(chunk.iter().map(|s| s.id.as_str())))
+            .exec(tx)
+            .await
+            .or_store_error()?;
+    }
+    Ok(())
+}
+
+async fn hold<C: ConnectionTrait>(
+    tx: &C,
+    integration: &IntegrationId,
+    held: &[HeldChange],
+) -> Result<(), StoreError> {
+    let rows: Vec<held_change::ActiveModel> = held
+        .iter()
+        .map(|change| {
+            held_change::Model {
+                integration_id: integration.as_str().to_owned(),
+                application_id: change.application.id.as_str().to_owned(),
+                application: to_json(&change.application),
+                events: to_json(&change.events),
+                stage: change.stage_entry.as_ref().map(|e| to_json(&e.stage)),
+                stage_entered_at: change.stage_entry.as_ref().and_then(|e| e.entered_at),
+                held_at: change.application.last_seen_at,
+            }
+            .into_active_model()
+        })
+        .collect();
+    for chunk in rows.chunks(CHUNK) {
+        held_change::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::columns([
+                    held_change::Column::IntegrationId,
+                    held_change::Column::ApplicationId,
+                ])
+                .update_columns([
+                    held_change::Column::Application,
+                    held_change::Column::Events,
+                    held_change::Column::Stage,
+                    held_change::Column::StageEnteredAt,
+                    held_change::Column::HeldAt,
+                ])
+                .to_owned(),
+            )
+            .exec_without_returning(tx)
+            .await
+            .or_store_error()?;
+    }
+    Ok(())
+}
+
+fn held_from_row(row: &held_change::Model) -> Result<HeldChange, StoreError> {
+    let application: TrackedApplication = from_json("held application", &row.application)?;
+    let stage_entry = match &row.stage {
+        Some(stage) => Some(StageEntry {
+            application_id: application.id.clone(),
+            stage: from_json::<StageRef>("held stage", stage)?,
+            entered_at: row.stage_entered_at,
+        }),
+        None => None,
+    };
+    Ok(HeldChange {
+        events: from_json("held events", &row.events)?,
+        application,
+        stage_entry,
+    })
+}

@@ -1,0 +1,13 @@
+//! The storage contract: every test runs against PostgreSQL (a fresh database per test) and
+//! against SQLite (a fresh file), through the same public API.
+
+mod support;
+
+mod feed;
+mod integrations;
+mod leases;
+mod migrations;
+mod pages;
+mod reads;
+mod sync;
+mod webhooks;

@@ -1,0 +1,168 @@
+use adapters_postgres::{ApplicationCursor, ApplicationFilter, Backend, NewIntegration};
+use domain::event::Baseline;
+use domain::ports::TrackerStore;
+use domain::{ChangeEvent, EventKind, Origin, Outcome};
+
+use crate::contract;
+use crate::support::{TestDb, at, discovery_page, integration, stage, tracked, whole_feed};
+
+contract!(
+    applications_page_newest_first,
+    jobs_count_tracked_applications_per_stage,
+    tracked_applications_are_stored_at_once
+);
+
+async fn applications_page_newest_first(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let id = integration("acme");
+    let mut page = discovery_page(&id, "app", 0);
+    for n in 0..5 {
+        let mut state = tracked(&id, &format!("app-{n}"), stage("applied", 0), 10 + (n / 2));
+        if n == 4 {
+            state.outcome = Some(Outcome::Hired);
+        }
+        page.applications.push(state);
+    }
+    store.apply_page(page).await.unwrap();
+
+    let all = ApplicationFilter::default();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let batch = store
+            .list_applications(&all, cursor.clone(), 2)
+            .await
+            .unwrap();
+        let Some(last) = batch.last() else { break };
+        cursor = Some(ApplicationCursor::after(last));
+        seen.extend(batch.into_iter().map(|a| a.id.as_str().to_owned()));
+    }
+    // Minutes 12, 11, 11, 10, 10; ties broken by id, descending.
+    assert_eq!(seen, ["app-4", "app-3", "app-2", "app-1", "app-0"]);
+
+    let hired = ApplicationFilter {
+        outcome: Some(Outcome::Hired),
+        ..ApplicationFilter::default()
+    };
+    assert_eq!(
+        store
+            .list_applications(&hired, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let recent = ApplicationFilter {
+        changed_since: Some(at(11)),
+        integration: Some(id.clone()),
+        ..ApplicationFilter::default()
+    };
+    assert_eq!(
+        store
+            .list_applications(&recent, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    let elsewhere = ApplicationFilter {
+        integration: Some(integration("other")),
+        ..ApplicationFilter::default()
+    };
+    assert!(
+        store
+            .list_applications(&elsewhere, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let one = store
+        .application(&id, &domain::ApplicationId::parse("app-4").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(one.outcome, Some(Outcome::Hired));
+}
+
+async fn jobs_count_tracked_applications_per_stage(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let id = integration("acme");
+    store
+        .save_pipelines(&id, &[domain::fixtures::pipeline()])
+        .await
+        .unwrap();
+    let mut page = discovery_page(&id, "app", 3);
+    let mut gone = tracked(&id, "gone", stage("applied", 0), 1);
+    gone.deleted_at = Some(at(1));
+    page.applications.push(gone);
+    page.applications
+        .push(tracked(&id, "later", stage("onsite", 3), 1));
+    store.apply_page(page).await.unwrap();
+
+    let jobs = store.list_jobs(&id).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].tracked, 4);
+    let counts: Vec<(&str, u64)> = jobs[0]
+        .stages
+        .iter()
+        .map(|s| (s.stage.id.as_str(), s.tracked))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("applied", 3),
+            ("phone_screen", 0),
+            ("take_home", 0),
+            ("onsite", 1),
+            ("offer", 0),
+            ("archived", 0)
+        ]
+    );
+}
+
+async fn tracked_applications_are_stored_at_once(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let id = integration("acme");
+    store
+        .register_integration(
+            &NewIntegration {
+                id: id.clone(),
+                tool: None,
+                label: None,
+                poll_interval: None,
+            },
+            at(0),
+        )
+        .await
+        .unwrap();
+    let mut state = tracked(&id, "new-app", stage("applied", 0), 3);
+    state.origin = Origin::CreatedHere;
+    let created = ChangeEvent::for_application(
+        &state,
+        EventKind::ApplicationCreated(Baseline {
+            stage: state.current_stage.clone(),
+            outcome: state.outcome.clone(),
+            deleted: false,
+        }),
+        at(3),
+        at(3),
+    );
+    store
+        .record_tracked(state.clone(), vec![created.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .load_applications(&id, &[state.id.clone()])
+            .await
+            .unwrap(),
+        vec![state.clone()]
+    );
+    assert_eq!(whole_feed(&store, 10).await[0].event, created);
+    let timeline = store.application_timeline(&id, &state.id).await.unwrap();
+    assert_eq!(timeline.len(), 1);
+    assert_eq!(timeline[0].entered_at, Some(at(3)));
+}
