@@ -16,10 +16,12 @@ mod integrations;
 pub mod migration;
 mod operations;
 mod outbox;
+mod pipelines;
 mod reads;
 mod rows;
 mod store;
 mod tracker;
+mod visits;
 mod webhooks;
 
 pub use idempotency::IdempotencyClaim;
@@ -30,7 +32,7 @@ pub use outbox::{
 pub use reads::{
     ApplicationCursor, ApplicationFilter, ApplicationRecord, JobOverview, StageCount, StageVisit,
 };
-pub use store::{Backend, Store, StoreOptions};
+pub use store::{Backend, Store, StoreOptions, redacted_url};
 pub use webhooks::{EndpointRecord, EndpointUpdate, NewEndpoint, generate_secret};
 
 pub use domain::ports::StoreError;

@@ -14,9 +14,10 @@ use sea_orm::{
 
 use crate::entity::{application, kombo_webhook, stage_visit};
 use crate::error::OrStoreError;
+use crate::pipelines::load_pipelines;
 use crate::rows::{application_from_row, id};
 use crate::store::Store;
-use crate::tracker::{load_pipelines, upsert_applications};
+use crate::tracker::upsert_applications;
 use domain::detect::StageEntry;
 
 /// An application as the API lists it: its tracked state.
@@ -279,5 +280,16 @@ impl Store {
         .await
         .or_store_error()?;
         Ok(inserted == 1)
+    }
+
+    /// Forgets Kombo webhook ids received before `cutoff` (Kombo redelivers for a bounded
+    /// time only); returns how many.
+    pub async fn purge_kombo_webhooks(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        Ok(kombo_webhook::Entity::delete_many()
+            .filter(kombo_webhook::Column::ReceivedAt.lt(cutoff))
+            .exec(&self.db)
+            .await
+            .or_store_error()?
+            .rows_affected)
     }
 }

@@ -1,5 +1,6 @@
 //! Connecting, migrating, and the handle every other module hangs its methods on.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +21,8 @@ use crate::migration::Migrator;
 /// How long an SQLite writer waits for the write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How to reach the database.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How to reach the database. `Debug` hides the URL's password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoreOptions {
     /// `postgres://user@host/db` or `sqlite://path/to/file.db?mode=rwc`.
     pub url: String,
@@ -38,6 +39,32 @@ impl StoreOptions {
             max_connections: 10,
             migrate: true,
         }
+    }
+}
+
+impl fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("url", &redacted_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("migrate", &self.migrate)
+            .finish()
+    }
+}
+
+/// The URL with any password replaced, for logs and `Debug`.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -179,4 +206,25 @@ pub(crate) async fn execute<C: ConnectionTrait>(
     statement: Statement,
 ) -> Result<u64, DbErr> {
     Ok(conn.execute_raw(statement).await?.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_debug_output() {
+        let options = StoreOptions::new("postgres://app:s3cret@db.internal:5432/stagewatch");
+        let shown = format!("{options:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("postgres://app:***@db.internal:5432/stagewatch"),
+            "{shown}"
+        );
+        assert_eq!(
+            redacted_url("sqlite://data/sw.db?mode=rwc"),
+            "sqlite://data/sw.db?mode=rwc"
+        );
+        assert_eq!(redacted_url("postgres://app@db/sw"), "postgres://app@db/sw");
+    }
 }

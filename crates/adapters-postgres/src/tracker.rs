@@ -2,32 +2,27 @@
 //! deletions and pass bookkeeping.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 use async_trait::async_trait;
-
 use domain::detect::StageEntry;
 use domain::ports::{
     AppliedPage, HeldChange, HoldStats, IntegrationUpdate, PageChanges, PassCompletion,
     PassFailure, StoreError, SyncState, TrackerStore,
 };
 use domain::{
-    ApplicationId, ChangeEvent, IntegrationId, JobId, Pipeline, RemoteId, Stage, StageId, StageRef,
-    TrackedApplication,
+    ApplicationId, ChangeEvent, IntegrationId, JobId, Pipeline, StageRef, TrackedApplication,
 };
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, Value,
+    QueryFilter, QueryOrder,
 };
 
-use crate::entity::{application, held_change, integration, job, stage, stage_visit};
+use crate::entity::{application, held_change, integration};
 use crate::error::OrStoreError;
 use crate::feed::CHUNK;
-use crate::rows::{
-    application_from_row, application_row, enum_from_text, enum_text, from_json, id, opt_id,
-    to_json,
-};
+use crate::pipelines::{load_pipelines, save_pipelines};
+use crate::rows::{application_from_row, application_row, enum_text, from_json, to_json};
 use crate::store::{Store, execute};
 
 #[async_trait]
@@ -249,118 +244,6 @@ impl Store {
         }
         Ok(())
     }
-
-    /// Closes each application's open stage visit and opens the new one: one UPDATE for all
-    /// the applications of the page, one bulk INSERT.
-    pub(crate) async fn record_visits<C: ConnectionTrait>(
-        &self,
-        tx: &C,
-        integration: &IntegrationId,
-        entries: &[StageEntry],
-    ) -> Result<(), StoreError> {
-        let entries = self.new_visits(tx, integration, entries).await?;
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let entries = entries.as_slice();
-        // An application entering two stages in one batch: the earlier visit is closed by the
-        // later one here, and only its first entry closes the visit already stored.
-        let mut first: HashMap<&str, &StageEntry> = HashMap::new();
-        let mut next_of: Vec<Option<&StageEntry>> = vec![None; entries.len()];
-        let mut last_index: HashMap<&str, usize> = HashMap::new();
-        for (index, entry) in entries.iter().enumerate() {
-            let app = entry.application_id.as_str();
-            first.entry(app).or_insert(entry);
-            if let Some(previous) = last_index.insert(app, index) {
-                next_of[previous] = Some(entry);
-            }
-        }
-        let firsts: Vec<&StageEntry> = entries
-            .iter()
-            .filter(|e| std::ptr::eq(first[e.application_id.as_str()], *e))
-            .collect();
-        for chunk in firsts.chunks(CHUNK / 2) {
-            let mut values: Vec<Value> = vec![true.into(), integration.as_str().into()];
-            let mut cases = String::new();
-            let mut ids = Vec::new();
-            for entry in chunk {
-                let n = values.len();
-                let _ = write!(cases, " WHEN ${} THEN ${}", n + 1, n + 2);
-                values.push(entry.application_id.as_str().into());
-                values.push(entry.entered_at.into());
-                ids.push(format!("${}", n + 1));
-            }
-            let sql = format!(
-                "UPDATE stage_visits SET closed = $1, left_at = CASE application_id{cases} END \
-                 WHERE integration_id = $2 AND closed = FALSE AND application_id IN ({})",
-                ids.join(", ")
-            );
-            execute(tx, self.statement(sql, values))
-                .await
-                .or_store_error()?;
-        }
-        let rows: Vec<stage_visit::ActiveModel> = entries
-            .iter()
-            .zip(next_of)
-            .map(|(entry, next)| stage_visit::ActiveModel {
-                id: sea_orm::ActiveValue::NotSet,
-                integration_id: Set(integration.as_str().to_owned()),
-                application_id: Set(entry.application_id.as_str().to_owned()),
-                stage_id: Set(entry.stage.stage_id.as_str().to_owned()),
-                stage_name: Set(entry.stage.name.clone()),
-                stage_index: Set(entry.stage.index),
-                entered_at: Set(entry.entered_at),
-                left_at: Set(next.and_then(|n| n.entered_at)),
-                closed: Set(next.is_some()),
-            })
-            .collect();
-        for chunk in rows.chunks(CHUNK) {
-            stage_visit::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(tx)
-                .await
-                .or_store_error()?;
-        }
-        Ok(())
-    }
-}
-
-impl Store {
-    /// The entries that are not already the application's open visit: a page applied again
-    /// after a crash must not repeat its stage history.
-    async fn new_visits<C: ConnectionTrait>(
-        &self,
-        tx: &C,
-        integration: &IntegrationId,
-        entries: &[StageEntry],
-    ) -> Result<Vec<StageEntry>, StoreError> {
-        let mut open: HashMap<String, (String, Option<chrono::DateTime<chrono::Utc>>)> =
-            HashMap::new();
-        for chunk in entries.chunks(CHUNK) {
-            let rows = stage_visit::Entity::find()
-                .filter(stage_visit::Column::IntegrationId.eq(integration.as_str()))
-                .filter(stage_visit::Column::Closed.eq(false))
-                .filter(
-                    stage_visit::Column::ApplicationId
-                        .is_in(chunk.iter().map(|e| e.application_id.as_str())),
-                )
-                .all(tx)
-                .await
-                .or_store_error()?;
-            for row in rows {
-                open.insert(row.application_id, (row.stage_id, row.entered_at));
-            }
-        }
-        Ok(entries
-            .iter()
-            .filter(|entry| {
-                open.get(entry.application_id.as_str())
-                    .is_none_or(|(stage, entered_at)| {
-                        stage != entry.stage.stage_id.as_str() || *entered_at != entry.entered_at
-                    })
-            })
-            .cloned()
-            .collect())
-    }
 }
 
 pub(crate) async fn upsert_applications<C: ConnectionTrait>(
@@ -491,150 +374,4 @@ fn held_from_row(row: &held_change::Model) -> Result<HeldChange, StoreError> {
         application,
         stage_entry,
     })
-}
-
-pub(crate) async fn load_pipelines<C: ConnectionTrait>(
-    conn: &C,
-    integration: &IntegrationId,
-    jobs: Option<&[JobId]>,
-) -> Result<Vec<Pipeline>, StoreError> {
-    let mut job_rows = Vec::new();
-    let mut stage_rows = Vec::new();
-    let wanted: Vec<Option<Vec<&str>>> = match jobs {
-        Some(jobs) => jobs
-            .chunks(CHUNK)
-            .map(|c| Some(c.iter().map(JobId::as_str).collect()))
-            .collect(),
-        None => vec![None],
-    };
-    for ids in wanted {
-        let mut jobs_query =
-            job::Entity::find().filter(job::Column::IntegrationId.eq(integration.as_str()));
-        let mut stages_query =
-            stage::Entity::find().filter(stage::Column::IntegrationId.eq(integration.as_str()));
-        if let Some(ids) = ids {
-            jobs_query = jobs_query.filter(job::Column::JobId.is_in(ids.clone()));
-            stages_query = stages_query.filter(stage::Column::JobId.is_in(ids));
-        }
-        job_rows.extend(
-            jobs_query
-                .order_by_asc(job::Column::JobId)
-                .all(conn)
-                .await
-                .or_store_error()?,
-        );
-        stage_rows.extend(
-            stages_query
-                .order_by_asc(stage::Column::JobId)
-                .order_by_asc(stage::Column::Position)
-                .all(conn)
-                .await
-                .or_store_error()?,
-        );
-    }
-    let mut stages_of: HashMap<String, Vec<Stage>> = HashMap::new();
-    for row in stage_rows {
-        stages_of
-            .entry(row.job_id.clone())
-            .or_default()
-            .push(Stage {
-                id: id::<StageId>(row.stage_id)?,
-                remote_id: opt_id::<RemoteId>(row.remote_id)?,
-                name: row.name,
-                index: row.stage_index,
-                status: row
-                    .status
-                    .as_deref()
-                    .map(|s| enum_from_text("stage status", s))
-                    .transpose()?,
-            });
-    }
-    job_rows
-        .into_iter()
-        .map(|row| {
-            Ok(Pipeline {
-                stages: stages_of.remove(&row.job_id).unwrap_or_default(),
-                job_id: id(row.job_id)?,
-                job_remote_id: opt_id(row.remote_id)?,
-                job_name: row.name,
-            })
-        })
-        .collect()
-}
-
-async fn save_pipelines<C: ConnectionTrait>(
-    tx: &C,
-    integration: &IntegrationId,
-    pipelines: &[Pipeline],
-) -> Result<(), StoreError> {
-    if pipelines.is_empty() {
-        return Ok(());
-    }
-    // The last pipeline of a job wins when a batch holds two: an upsert may touch a row once.
-    let mut latest: HashMap<&str, &Pipeline> = HashMap::new();
-    for pipeline in pipelines {
-        latest.insert(pipeline.job_id.as_str(), pipeline);
-    }
-    let mut pipelines: Vec<&Pipeline> = latest.into_values().collect();
-    pipelines.sort_by(|a, b| a.job_id.cmp(&b.job_id));
-    let jobs: Vec<job::ActiveModel> = pipelines
-        .iter()
-        .map(|p| {
-            job::Model {
-                integration_id: integration.as_str().to_owned(),
-                job_id: p.job_id.as_str().to_owned(),
-                remote_id: p.job_remote_id.as_ref().map(|r| r.as_str().to_owned()),
-                name: p.job_name.clone(),
-            }
-            .into_active_model()
-        })
-        .collect();
-    for chunk in jobs.chunks(CHUNK) {
-        job::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::columns([job::Column::IntegrationId, job::Column::JobId])
-                    .update_columns([job::Column::RemoteId, job::Column::Name])
-                    .to_owned(),
-            )
-            .exec_without_returning(tx)
-            .await
-            .or_store_error()?;
-    }
-    for chunk in pipelines.chunks(CHUNK) {
-        stage::Entity::delete_many()
-            .filter(stage::Column::IntegrationId.eq(integration.as_str()))
-            .filter(stage::Column::JobId.is_in(chunk.iter().map(|p| p.job_id.as_str())))
-            .exec(tx)
-            .await
-            .or_store_error()?;
-    }
-    let mut stages: Vec<stage::ActiveModel> = Vec::new();
-    for pipeline in &pipelines {
-        let mut seen = std::collections::HashSet::new();
-        for (position, s) in pipeline.stages.iter().enumerate() {
-            if !seen.insert(s.id.as_str()) {
-                continue;
-            }
-            stages.push(
-                stage::Model {
-                    integration_id: integration.as_str().to_owned(),
-                    job_id: pipeline.job_id.as_str().to_owned(),
-                    stage_id: s.id.as_str().to_owned(),
-                    position: i32::try_from(position).unwrap_or(i32::MAX),
-                    remote_id: s.remote_id.as_ref().map(|r| r.as_str().to_owned()),
-                    name: s.name.clone(),
-                    stage_index: s.index,
-                    status: s.status.as_ref().map(enum_text),
-                }
-                .into_active_model(),
-            );
-        }
-    }
-    for chunk in stages.chunks(CHUNK / 2) {
-        stage::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(tx)
-            .await
-            .or_store_error()?;
-    }
-    Ok(())
 }

@@ -356,7 +356,7 @@ async fn sparse_polls_end_at_the_last_observable_state(database: TestDatabase) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_every_transition_becomes_exactly_its_events() {
-    every_transition_becomes_exactly_its_events(TestDatabase::sqlite().await).await;
+    every_transition_becomes_exactly_its_events(TestDatabase::sqlite()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -366,7 +366,7 @@ async fn postgres_every_transition_becomes_exactly_its_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_sparse_polls_end_at_the_last_observable_state() {
-    sparse_polls_end_at_the_last_observable_state(TestDatabase::sqlite().await).await;
+    sparse_polls_end_at_the_last_observable_state(TestDatabase::sqlite()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -182,4 +182,7 @@ async fn kombo_webhooks_are_seen_once(backend: Backend) {
     assert!(store.record_kombo_webhook("wh_1", at(0)).await.unwrap());
     assert!(!store.record_kombo_webhook("wh_1", at(1)).await.unwrap());
     assert!(store.record_kombo_webhook("wh_2", at(1)).await.unwrap());
+    assert_eq!(store.purge_kombo_webhooks(at(1)).await.unwrap(), 1);
+    assert!(store.record_kombo_webhook("wh_1", at(2)).await.unwrap());
+    assert!(!store.record_kombo_webhook("wh_2", at(2)).await.unwrap());
 }

@@ -9,4 +9,5 @@ mod leases;
 mod migrations;
 mod pages;
 mod reads;
+mod sync;
 mod webhooks;

@@ -26,6 +26,24 @@ async fn migrations_run_from_empty_and_rerun_as_no_ops(backend: Backend) {
     let again = db.store().await;
     assert_eq!(again.feed_head().await.unwrap(), 0);
     store.ping().await.unwrap();
+
+    if backend == Backend::Sqlite {
+        let mode = store
+            .connection()
+            .query_one_raw(Statement::from_string(
+                store.connection().get_database_backend(),
+                "PRAGMA journal_mode",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index::<String>(0)
+            .unwrap();
+        assert_eq!(
+            mode, "wal",
+            "SQLite runs in WAL mode so readers never block the writer"
+        );
+    }
 }
 
 /// Fails the suite, with the fix in the message, when the PostgreSQL server is down.

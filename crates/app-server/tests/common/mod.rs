@@ -24,7 +24,7 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    pub async fn sqlite() -> Self {
+    pub fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!(
             "sqlite://{}?mode=rwc",
