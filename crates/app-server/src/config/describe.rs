@@ -77,6 +77,7 @@ fn source_of(figment: &Figment, key: &str) -> String {
     };
     match &metadata.source {
         Some(figment::Source::File(path)) => path.display().to_string(),
+        Some(figment::Source::Code(_)) => "default".to_owned(),
         Some(other) => other.to_string(),
         None if metadata.name.contains("environment") => format!(
             "environment variable {}{}",

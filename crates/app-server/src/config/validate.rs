@@ -22,7 +22,7 @@ impl ConfigError {
     pub(crate) fn from_figment(error: figment::Error) -> Self {
         // figment's messages already name the key, the value found and its source
         // (file or environment variable); each error of a batch gets its own line.
-        let lines: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+        let lines: Vec<String> = error.into_iter().map(|e| describe_figment_error(&e)).collect();
         Self::Unreadable(lines.join("; "))
     }
 
@@ -33,6 +33,30 @@ impl ConfigError {
             expected,
         }
     }
+}
+
+/// "key `sync.concurrency` (environment variable STAGEWATCH_SYNC__CONCURRENCY): invalid type:
+/// found string "many", expected usize".
+fn describe_figment_error(error: &figment::Error) -> String {
+    if error.path.is_empty() {
+        return error.kind.to_string();
+    }
+    let key = error.path.join(".").to_lowercase();
+    let source = match &error.metadata {
+        Some(metadata) => match &metadata.source {
+            Some(figment::Source::File(path)) => path.display().to_string(),
+            Some(figment::Source::Code(_)) => "default".to_owned(),
+            Some(other) => other.to_string(),
+            None if metadata.name.contains("environment") => format!(
+                "environment variable {}{}",
+                super::ENV_PREFIX,
+                error.path.join("__").to_uppercase()
+            ),
+            None => metadata.name.to_string(),
+        },
+        None => "unknown source".to_owned(),
+    };
+    format!("key `{key}` ({source}): {}", error.kind)
 }
 
 impl Settings {
