@@ -72,7 +72,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
     /// Time between two steps of simulated activity.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "500ms", value_parser = humantime::parse_duration)]
     pub tick: Duration,
     /// Stop by itself after this long (otherwise on Ctrl-C).
     #[arg(long, value_parser = humantime::parse_duration)]

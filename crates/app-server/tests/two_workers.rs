@@ -175,8 +175,14 @@ async fn two_worker_processes_never_sync_one_integration_at_once() {
         let overlap = overlap.lock().unwrap();
         (overlap.passes, overlap.worst)
     };
-    assert!(passes >= 20, "too few passes ran to show anything: {passes}");
-    assert_eq!(worst, 1, "an integration was synced by both processes at once");
+    assert!(
+        passes >= 20,
+        "too few passes ran to show anything: {passes}"
+    );
+    assert_eq!(
+        worst, 1,
+        "an integration was synced by both processes at once"
+    );
     // Every lease was released on shutdown.
     for record in setup.list_integrations().await.unwrap() {
         assert!(record.lease_owner.is_none(), "{} still leased", record.id);

@@ -22,7 +22,10 @@ impl ConfigError {
     pub(crate) fn from_figment(error: figment::Error) -> Self {
         // figment's messages already name the key, the value found and its source
         // (file or environment variable); each error of a batch gets its own line.
-        let lines: Vec<String> = error.into_iter().map(|e| describe_figment_error(&e)).collect();
+        let lines: Vec<String> = error
+            .into_iter()
+            .map(|e| describe_figment_error(&e))
+            .collect();
         Self::Unreadable(lines.join("; "))
     }
 

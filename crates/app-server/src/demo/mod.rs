@@ -50,7 +50,7 @@ pub async fn run(mut settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
             stop.cancel();
         });
     }
-    let demo = Demo::start(settings, &args).await?;
+    let demo = Demo::start(settings, &args, shutdown.clone()).await?;
     demo.run_until(shutdown).await
 }
 
@@ -59,6 +59,8 @@ pub struct Demo {
     sandbox: RunningSandbox,
     store: Store,
     settings: Settings,
+    scheduler: Arc<Scheduler>,
+    api: tokio::task::JoinHandle<std::io::Result<()>>,
     // Dropped last: deletes the temporary database folder.
     _data_dir: Option<tempfile::TempDir>,
 }
@@ -72,7 +74,11 @@ impl std::fmt::Debug for Demo {
 impl Demo {
     /// Starts the sandbox, opens the database, registers the integrations and creates the
     /// first applications.
-    pub async fn start(mut settings: Settings, args: &DemoArgs) -> anyhow::Result<Self> {
+    pub async fn start(
+        mut settings: Settings,
+        args: &DemoArgs,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
         let (data_dir, temp) = if let Some(dir) = &args.data_dir {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("could not create {}", dir.display()))?;
@@ -122,7 +128,25 @@ impl Demo {
             data_dir.display()
         ));
 
-        let kombo = wiring::kombo(&settings, true)?;
+        let kombo = Arc::new(wiring::kombo(&settings, true)?);
+        let scheduler = Arc::new(Scheduler::new(
+            store.clone(),
+            wiring::sync_service(&settings, Arc::clone(&kombo) as _, &store),
+            wiring::clock(),
+            wiring::scheduler_settings(&settings),
+        ));
+        // The API is up before anything happens, so that the sandbox's Kombo webhooks land.
+        let parts = crate::http::ApiParts {
+            store: store.clone(),
+            ats: Arc::clone(&kombo) as _,
+            clock: wiring::clock(),
+            sync_waker: scheduler.waker(),
+            metrics: Some(telemetry::init_metrics()),
+        };
+        let (address, api) = crate::http::start(&settings, parts, None, shutdown).await?;
+        out(&format!(
+            "stagewatch API at http://{address}, API key {DEMO_API_KEY} (try: curl -H 'Authorization: Bearer {DEMO_API_KEY}' http://{address}/v1/events)"
+        ));
         for id in sandbox.integration_ids() {
             let id = IntegrationId::parse(id)?;
             store
@@ -143,37 +167,19 @@ impl Demo {
             sandbox,
             store,
             settings,
+            scheduler,
+            api,
             _data_dir: temp,
         })
     }
 
     /// Runs the workers and prints changes until `shutdown`, then prints the summary.
     pub async fn run_until(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let kombo = Arc::new(wiring::kombo(&self.settings, true)?);
-        let sync = wiring::sync_service(&self.settings, kombo, &self.store);
-        let scheduler = Arc::new(Scheduler::new(
-            self.store.clone(),
-            sync,
-            wiring::clock(),
-            wiring::scheduler_settings(&self.settings),
-        ));
-        let parts = crate::http::ApiParts {
-            store: self.store.clone(),
-            ats: Arc::new(wiring::kombo(&self.settings, true)?),
-            clock: wiring::clock(),
-            sync_waker: scheduler.waker(),
-            metrics: Some(telemetry::init_metrics()),
-        };
-        let (address, api) =
-            crate::http::start(&self.settings, parts, None, shutdown.clone()).await?;
-        out(&format!(
-            "stagewatch API at http://{address} (try: curl -H 'Authorization: Bearer {DEMO_API_KEY}' http://{address}/v1/events)"
-        ));
         let deliverer =
             crate::delivery::Deliverer::new(self.store.clone(), wiring::clock(), &self.settings)?;
         let delivery = tokio::spawn(deliverer.run(shutdown.clone()));
         out("watching for changes (Ctrl-C to stop)…");
-        let workers = tokio::spawn(scheduler.run(shutdown.clone()));
+        let workers = tokio::spawn(Arc::clone(&self.scheduler).run(shutdown.clone()));
         let printer = printer::Printer::new(self.store.clone());
         let tally = printer.follow(shutdown.clone()).await?;
         workers
@@ -182,7 +188,7 @@ impl Demo {
         delivery
             .await
             .context("the webhook deliveries stopped unexpectedly")?;
-        let _ = api.await;
+        let _ = self.api.await;
         let integrations = self.store.list_integrations().await?;
         out(&crate::commands::integrations::integrations_table(&integrations).to_string());
         out(&tally.table().to_string());
