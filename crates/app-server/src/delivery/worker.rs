@@ -8,7 +8,7 @@ use domain::ports::Clock;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::schedule::{DISABLE_AFTER, MAX_ATTEMPTS, wait_after};
+use super::schedule::{DISABLE_AFTER, RETRY_WAITS};
 use super::sign::sign;
 use crate::config::Settings;
 
@@ -27,6 +27,8 @@ pub struct Deliverer {
     clock: Arc<dyn Clock>,
     http: reqwest::Client,
     concurrency: usize,
+    retry_waits: Vec<Duration>,
+    idle_poll: Duration,
 }
 
 impl std::fmt::Debug for Deliverer {
@@ -49,7 +51,17 @@ impl Deliverer {
             clock,
             http,
             concurrency: settings.webhooks.concurrency,
+            retry_waits: RETRY_WAITS.to_vec(),
+            idle_poll: IDLE_POLL,
         })
+    }
+
+    /// Replaces the retry schedule (waits after each failed attempt); tests use short ones.
+    #[must_use]
+    pub fn with_retry_waits(mut self, waits: Vec<Duration>, idle_poll: Duration) -> Self {
+        self.retry_waits = waits;
+        self.idle_poll = idle_poll;
+        self
     }
 
     /// Runs until `shutdown`; deliveries in flight finish first.
@@ -84,7 +96,7 @@ impl Deliverer {
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(IDLE_POLL) => {}
+                () = tokio::time::sleep(this.idle_poll) => {}
                 Some(_) = running.join_next(), if !running.is_empty() => {}
             }
         }
@@ -135,8 +147,9 @@ impl Deliverer {
         let outcome = if delivered {
             AttemptOutcome::Delivered
         } else {
-            match wait_after(attempts) {
-                Some(wait) if attempts < MAX_ATTEMPTS => AttemptOutcome::RetryAt(
+            let index = usize::try_from(attempts.saturating_sub(1)).unwrap_or(usize::MAX);
+            match self.retry_waits.get(index) {
+                Some(&wait) => AttemptOutcome::RetryAt(
                     self.clock.now()
                         + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero()),
                 ),
