@@ -20,7 +20,7 @@ pub fn init_tracing(settings: &LogSettings) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_span_events(FmtSpan::CLOSE);
+        .with_span_events(FmtSpan::NONE);
     // A second initialisation (tests, the demo inside a test) keeps the first subscriber.
     let _ = if json {
         builder.json().flatten_event(true).try_init()
