@@ -38,8 +38,8 @@ impl ConfigError {
     }
 }
 
-/// "key `sync.concurrency` (environment variable STAGEWATCH_SYNC__CONCURRENCY): invalid type:
-/// found string "many", expected usize".
+/// ``key `sync.concurrency` (environment variable `STAGEWATCH_SYNC__CONCURRENCY`): invalid type:
+/// found string "many", expected usize``.
 fn describe_figment_error(error: &figment::Error) -> String {
     if error.path.is_empty() {
         return error.kind.to_string();

@@ -354,7 +354,8 @@ pub(super) async fn import(
         .import_tracked_application(
             &integration,
             &ImportRequest {
-                tracked_at: body.tracked_at,
+                // Kombo requires it; "now" is when the product hands the application over.
+                tracked_at: Some(body.tracked_at.unwrap_or_else(|| state.clock.now())),
                 tool: body.tool,
                 identifiers: body.identifiers,
             },

@@ -203,3 +203,55 @@ impl From<AtsError> for Problem {
         }
     }
 }
+
+/// Middleware: error responses made outside the handlers (the body limit, the timeout, a method
+/// the route does not have) become problem bodies too, so that every error a client sees has
+/// the same shape.
+pub async fn bare_errors_as_problems(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let problem = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
+            status,
+            "body-too-large",
+            "Body too large",
+            "the request body is larger than the server accepts (api.body_limit_bytes)",
+        ),
+        StatusCode::REQUEST_TIMEOUT => Problem::new(
+            status,
+            "timeout",
+            "Request timeout",
+            "the request took longer than the server allows (api.request_timeout)",
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => Problem::new(
+            status,
+            "method-not-allowed",
+            "Method not allowed",
+            "this route does not accept that method; see /openapi.json",
+        ),
+        _ => Problem::new(
+            status,
+            "http-error",
+            "HTTP error",
+            status.canonical_reason().unwrap_or("error").to_owned(),
+        ),
+    };
+    let mut replaced = problem.into_response();
+    // Keep headers such as `Allow` that tell the client what to do.
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            replaced.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    replaced
+}
