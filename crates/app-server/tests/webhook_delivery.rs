@@ -183,10 +183,13 @@ async fn every_event_arrives_signed_at_least_once_despite_failures() {
     shutdown.cancel();
     worker.await.unwrap();
 
-    let seen = seen.lock().unwrap();
+    let (requests, attempts) = {
+        let seen = seen.lock().unwrap();
+        (seen.requests.clone(), seen.attempts.clone())
+    };
     // Deduplicated by `webhook-id`, the receiver holds exactly the events, each signed.
     let mut by_id: BTreeMap<String, serde_json::Value> = BTreeMap::new();
-    for (headers, body) in &seen.requests {
+    for (headers, body) in &requests {
         assert!(
             verifies(&endpoint.secret, headers, body),
             "a delivery failed verification"
@@ -197,17 +200,9 @@ async fn every_event_arrives_signed_at_least_once_despite_failures() {
         assert_eq!(payload["id"], id, "webhook-id is the event id");
         by_id.insert(id, payload);
     }
-    assert!(
-        seen.requests.len() > by_id.len(),
-        "the receiver saw retries"
-    );
+    assert!(requests.len() > by_id.len(), "the receiver saw retries");
     assert_eq!(by_id.keys().cloned().collect::<BTreeSet<_>>(), wanted);
-    assert!(
-        seen.attempts.values().all(|n| *n == 3),
-        "{:?}",
-        seen.attempts
-    );
-    drop(seen);
+    assert!(attempts.values().all(|n| *n == 3), "{attempts:?}");
 
     let deliveries = store
         .list_deliveries(&endpoint.id, None, 100)
