@@ -334,7 +334,10 @@ async fn import_sends_the_tool_identifiers() {
     assert_eq!(imported.id.as_str(), "app-7");
     assert_eq!(
         stub.seen()[0].body,
-        Some(json!({"greenhouse": {"id_type": "application_id", "application_id": 123}}))
+        Some(
+            json!({"greenhouse": {"id_type": "application_id", "application_id": 123},
+                    "tracked_at": null})
+        )
     );
 }
 

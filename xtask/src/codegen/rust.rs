@@ -242,10 +242,13 @@ fn render_struct(
         }
         let ident = if field == "type" { "r#type" } else { field };
         if nullable || !required.contains(&field) {
-            writeln!(
-                out,
-                "    #[serde(default, skip_serializing_if = \"Option::is_none\")]"
-            )?;
+            // A required field that may be null is sent as `null`: Kombo refuses it absent.
+            let skip = if required.contains(&field) {
+                ""
+            } else {
+                ", skip_serializing_if = \"Option::is_none\""
+            };
+            writeln!(out, "    #[serde(default{skip})]")?;
             writeln!(out, "    pub {ident}: Option<{}>,", field_ty.rust())?;
         } else {
             if matches!(field_ty, Ty::List(_) | Ty::Map) {

@@ -16,7 +16,7 @@ pub struct Integration {
     pub tool: IntegrationTool,
     pub status: IntegrationStatus,
     pub setup_status: SetupStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub data_expired_at: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(default)]
     pub read_models: Vec<ReadModel>,

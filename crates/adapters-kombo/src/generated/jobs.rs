@@ -12,7 +12,7 @@ pub struct JobsResponse {
 /// `GetAtsJobsPositiveResponseData` in `get-ats-jobs.response.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JobsPage {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub next: Option<String>,
     #[serde(default)]
     pub results: Vec<Job>,
@@ -23,12 +23,12 @@ pub struct JobsPage {
 pub struct Job {
     pub id: String,
     pub remote_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<JobStatus>,
     pub changed_at: chrono::DateTime<chrono::Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub remote_deleted_at: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(default)]
     pub stages: Vec<JobStage>,
@@ -38,11 +38,11 @@ pub struct Job {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JobStage {
     pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub remote_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub status: Option<StageStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<i64>,

@@ -42,7 +42,7 @@ pub struct Warning {
 /// `PostAtsImportTrackedApplicationRequestBody` in `post-ats-import-tracked-application.request.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ImportTrackedApplicationRequest {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub tracked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
@@ -60,7 +60,7 @@ pub struct ImportTrackedApplicationResponse {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ImportedApplication {
     pub id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub tracked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
