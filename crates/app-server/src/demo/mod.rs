@@ -143,7 +143,11 @@ impl Demo {
             sync_waker: scheduler.waker(),
             metrics: Some(telemetry::init_metrics()),
         };
-        let (address, api) = crate::http::start(&settings, parts, None, shutdown).await?;
+        let (address, api) = crate::http::start(&settings, parts, None, shutdown)
+            .await
+            .context(
+                "the demo's API needs a free port; pick another with --listen 127.0.0.1:PORT",
+            )?;
         out(&format!(
             "stagewatch API at http://{address}, API key {DEMO_API_KEY} (try: curl -H 'Authorization: Bearer {DEMO_API_KEY}' http://{address}/v1/events)"
         ));
