@@ -2,12 +2,12 @@
 //! and fails on any response its models reject.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context, bail};
 
-use crate::{python, run};
+use crate::python;
 
 /// The sandbox process, stopped when dropped so a failing script leaves nothing behind.
 struct RunningSandbox(Child);
@@ -21,18 +21,8 @@ impl Drop for RunningSandbox {
 
 pub(crate) fn conformance(root: &Path) -> anyhow::Result<()> {
     let python = python::ensure_venv(root, &[python::KOMBO_SDK])?;
-    run(
-        root,
-        "cargo",
-        &[
-            "build",
-            "--package",
-            "kombo-sandbox",
-            "--bin",
-            "kombo-sandbox",
-        ],
-    )?;
-    let mut child = Command::new(sandbox_binary(root))
+    crate::build_workspace(root)?;
+    let mut child = Command::new(crate::workspace_binary(root, "kombo-sandbox"))
         .args(["--seed", "7", "--jobs", "6", "--applications", "15"])
         .stdout(Stdio::piped())
         .spawn()
@@ -73,12 +63,4 @@ pub(crate) fn conformance(root: &Path) -> anyhow::Result<()> {
 #[allow(clippy::print_stderr)] // xtask talks to a developer's terminal
 fn eprintln_command(script: &Path) {
     eprintln!("$ python {}", script.display());
-}
-
-fn sandbox_binary(root: &Path) -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    target
-        .join("debug")
-        .join(format!("kombo-sandbox{}", std::env::consts::EXE_SUFFIX))
 }

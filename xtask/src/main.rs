@@ -48,7 +48,6 @@ fn main() -> anyhow::Result<()> {
 
 fn test(root: &Path) -> anyhow::Result<()> {
     run(root, "cargo", &["fmt", "--all", "--", "--check"])?;
-    codegen::run(root, true)?;
     run(
         root,
         "cargo",
@@ -63,7 +62,34 @@ fn test(root: &Path) -> anyhow::Result<()> {
         ],
     )?;
     run(root, "cargo", &["test", "--workspace", "--all-features"])?;
+    // After the tests, whose build the generators and the conformance run reuse.
+    codegen::run(root, true)?;
     conformance::conformance(root)
+}
+
+/// Builds every target of the workspace with the features the test run uses, so that after
+/// `cargo test` this costs nothing and the binaries in `target/debug` are current.
+pub(crate) fn build_workspace(root: &Path) -> anyhow::Result<()> {
+    run(
+        root,
+        "cargo",
+        &[
+            "build",
+            "--quiet",
+            "--workspace",
+            "--all-features",
+            "--all-targets",
+        ],
+    )
+}
+
+/// A binary built by [`build_workspace`].
+pub(crate) fn workspace_binary(root: &Path, name: &str) -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    target
+        .join("debug")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
 fn schemas(root: &Path) -> anyhow::Result<()> {

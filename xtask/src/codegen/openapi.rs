@@ -11,17 +11,9 @@ pub(crate) const DOCUMENT: &str = "docs/openapi.json";
 /// Writes `docs/openapi.json`, or with `check` fails when it differs from the code's document.
 #[allow(clippy::print_stderr)] // xtask talks to a developer's terminal
 pub(crate) fn run(root: &Path, check: bool) -> anyhow::Result<()> {
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-        .args([
-            "run",
-            "--quiet",
-            "-p",
-            "app-server",
-            "--bin",
-            "stagewatch",
-            "--",
-            "openapi",
-        ])
+    crate::build_workspace(root)?;
+    let output = Command::new(crate::workspace_binary(root, "stagewatch"))
+        .arg("openapi")
         .current_dir(root)
         .output()
         .context("could not run `stagewatch openapi`")?;
