@@ -126,7 +126,12 @@ impl Rig {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("no sync pass finished within 10 s");
+        let record = self.store.integration(&self.id).await.unwrap().unwrap();
+        panic!("no sync pass finished within 10 s: {record:?}");
+    }
+
+    async fn record(&self) -> adapters_postgres::IntegrationRecord {
+        self.store.integration(&self.id).await.unwrap().unwrap()
     }
 
     async fn events(&self) -> Vec<FeedEvent> {
@@ -372,4 +377,56 @@ async fn sqlite_sparse_polls_end_at_the_last_observable_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_sparse_polls_end_at_the_last_observable_state() {
     sparse_polls_end_at_the_last_observable_state(TestDatabase::postgres().await).await;
+}
+
+/// A sync asked for while a pass runs (a `data-changed` webhook arriving mid-pass) is not lost:
+/// another pass follows at once instead of after the poll interval (an hour here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_requested_during_a_pass_runs_right_after_it() {
+    use kombo_sandbox::{Endpoint, Fault, FaultRule, Trigger};
+    let database = TestDatabase::sqlite();
+    let rig = Rig::start(database.store().await, 31).await;
+    rig.sandbox.handle().add_fault(
+        FaultRule::new(Fault::Slow(Duration::from_millis(500)), Trigger::Next(1))
+            .on(&[Endpoint::Applications]),
+    );
+    let reads = || rig.sandbox.handle().request_count(Endpoint::Applications);
+    let before = reads();
+    rig.store
+        .make_due(&rig.id, chrono::Utc::now())
+        .await
+        .unwrap();
+    rig.scheduler.waker().notify_one();
+    // Wait until the (slow) pass holds the lease, then ask again, as a webhook would.
+    for _ in 0..200 {
+        if rig.record().await.lease_owner.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        rig.record().await.lease_owner.is_some(),
+        "the pass did not start"
+    );
+    rig.store
+        .make_due(&rig.id, chrono::Utc::now())
+        .await
+        .unwrap();
+    rig.scheduler.waker().notify_one();
+    // No further request: a second pass must read applications by itself, long before the
+    // hour-long interval.
+    let mut passes = 0;
+    for _ in 0..400 {
+        passes = reads() - before;
+        if passes >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        passes >= 2,
+        "the sync asked for during the pass did not run"
+    );
+    rig.stop().await;
+    database.drop_database().await;
 }

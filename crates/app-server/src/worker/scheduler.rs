@@ -168,7 +168,15 @@ impl Scheduler {
             return;
         }
         let finished = self.clock.now();
-        let (next, full_done) = self.after_pass(&record, &result, finished);
+        let (mut next, full_done) = self.after_pass(&record, &result, finished);
+        // A webhook or an API call that made the integration due while this pass ran moved
+        // `next_sync_at` (claiming leaves it alone); the change it announced may have come after
+        // the pages were read, so another pass runs at once instead of waiting for the interval.
+        if let Ok(Some(current)) = self.store.integration(&id).await
+            && current.next_sync_at != record.next_sync_at
+        {
+            next = next.min(current.next_sync_at);
+        }
         if let Err(error) = self
             .store
             .release_lease(&id, &self.settings.owner, next, full_done)
