@@ -4,19 +4,26 @@
 //! a table of measured values and targets (also written as JSON). Each benchmark runs against an
 //! in-process Kombo sandbox and a PostgreSQL database of its own, dropped afterwards.
 
+mod api_load;
 mod database;
 mod ingest;
+mod latency;
 mod memory;
 mod raw_copy;
 mod report;
 mod rig;
+mod server;
+mod stats;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
-use report::{Report, progress};
+use database::BenchDatabase;
+use report::{Figure, Report, progress};
+use server::LiveServer;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,6 +54,10 @@ struct Args {
 struct Scale {
     name: &'static str,
     applications: usize,
+    /// Changes timed by the detection benchmark.
+    changes: usize,
+    /// How long each API endpoint is loaded.
+    load_for: Duration,
 }
 
 impl Scale {
@@ -55,11 +66,15 @@ impl Scale {
             Self {
                 name: "quick",
                 applications: 5_000,
+                changes: 30,
+                load_for: Duration::from_secs(3),
             }
         } else {
             Self {
                 name: "medium",
                 applications: 100_000,
+                changes: 100,
+                load_for: Duration::from_secs(10),
             }
         };
         if let Some(applications) = args.applications {
@@ -83,6 +98,7 @@ async fn main() -> anyhow::Result<ExitCode> {
     report
         .figures
         .extend(ingest::run(&args.postgres, scale.applications).await?);
+    report.figures.extend(live(&args.postgres, scale).await?);
     print_report(&report);
     report.write_json(&args.output)?;
     progress(&format!("report written to {}", args.output.display()));
@@ -94,6 +110,26 @@ async fn main() -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Figures 3 and 5, over the running product.
+async fn live(admin_url: &str, scale: Scale) -> anyhow::Result<Vec<Figure>> {
+    let database = BenchDatabase::create(admin_url).await?;
+    let result = async {
+        progress("live: starting the API and the workers over 1000 applications");
+        let server = LiveServer::start(database.store(10).await?, 20, 50).await?;
+        let measured = async {
+            let mut figures = latency::run(&server, scale.changes).await?;
+            figures.extend(api_load::run(&server, scale.load_for).await?);
+            anyhow::Ok(figures)
+        }
+        .await;
+        server.stop().await;
+        measured
+    }
+    .await;
+    database.drop_database().await?;
+    result
 }
 
 #[allow(clippy::print_stdout)] // the report is the program's output
