@@ -72,7 +72,7 @@ impl Scale {
         } else {
             Self {
                 name: "medium",
-                applications: 100_000,
+                applications: 30_000,
                 changes: 100,
                 load_for: Duration::from_secs(10),
             }
