@@ -24,6 +24,16 @@ enum Task {
     Test,
     /// Runs Kombo's official Python SDK against the sandbox and fails on any response it rejects.
     Conformance,
+    /// Measures the figures of the design (ingest, incremental passes, detection latency,
+    /// memory, API latency) against a sandbox and PostgreSQL; never part of `test`.
+    Bench {
+        /// A small scale that finishes in about a minute.
+        #[arg(long)]
+        quick: bool,
+        /// Applications in the ingested integration.
+        #[arg(long)]
+        applications: Option<usize>,
+    },
     /// Regenerates crates/kombo-schemas/schemas/ from Kombo's official Python SDK.
     Schemas,
     /// Generates the Kombo adapter's wire types from the schemas, and docs/openapi.json from the
@@ -43,6 +53,10 @@ fn main() -> anyhow::Result<()> {
         Task::Schemas => schemas(&root),
         Task::Codegen { check } => codegen::run(&root, check),
         Task::Conformance => conformance::conformance(&root),
+        Task::Bench {
+            quick,
+            applications,
+        } => bench(&root, quick, applications),
     }
 }
 
@@ -90,6 +104,18 @@ pub(crate) fn workspace_binary(root: &Path, name: &str) -> PathBuf {
     target
         .join("debug")
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+fn bench(root: &Path, quick: bool, applications: Option<usize>) -> anyhow::Result<()> {
+    let mut args = vec!["run", "--release", "--package", "bench", "--"];
+    if quick {
+        args.push("--quick");
+    }
+    let applications = applications.map(|count| count.to_string());
+    if let Some(count) = &applications {
+        args.extend(["--applications", count]);
+    }
+    run(root, "cargo", &args)
 }
 
 fn schemas(root: &Path) -> anyhow::Result<()> {

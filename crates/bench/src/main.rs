@@ -1,0 +1,138 @@
+//! `cargo xtask bench`: measures stagewatch against the figures of its design — the rate of a
+//! first ingest against a raw `COPY`, the cost of incremental passes, the detection latency
+//! after a Kombo webhook, memory while ingesting, and the API's latency under load — and prints
+//! a table of measured values and targets (also written as JSON). Each benchmark runs against an
+//! in-process Kombo sandbox and a PostgreSQL database of its own, dropped afterwards.
+
+mod api_load;
+mod database;
+mod ingest;
+mod latency;
+mod memory;
+mod raw_copy;
+mod report;
+mod rig;
+mod server;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use database::BenchDatabase;
+use report::{Figure, Report, progress};
+use server::LiveServer;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bench",
+    about = "Measures stagewatch against the figures of its design"
+)]
+struct Args {
+    /// A small scale that finishes in about a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Applications in the ingested integration (overrides the scale's).
+    #[arg(long)]
+    applications: Option<usize>,
+    /// A PostgreSQL database on the server to use, where the user may create databases.
+    #[arg(
+        long,
+        env = "STAGEWATCH_BENCH_POSTGRES",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    postgres: String,
+    /// Where the JSON report goes.
+    #[arg(long, default_value = "target/bench/report.json")]
+    output: PathBuf,
+}
+
+/// How much each benchmark does.
+#[derive(Debug, Clone, Copy)]
+struct Scale {
+    name: &'static str,
+    applications: usize,
+    /// Changes timed by the detection benchmark.
+    changes: usize,
+    /// How long each API endpoint is loaded.
+    load_for: Duration,
+}
+
+impl Scale {
+    fn from_args(args: &Args) -> Self {
+        let mut scale = if args.quick {
+            Self {
+                name: "quick",
+                applications: 5_000,
+                changes: 30,
+                load_for: Duration::from_secs(3),
+            }
+        } else {
+            Self {
+                name: "medium",
+                applications: 30_000,
+                changes: 100,
+                load_for: Duration::from_secs(10),
+            }
+        };
+        if let Some(applications) = args.applications {
+            scale.applications = applications;
+        }
+        scale
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<ExitCode> {
+    let args = Args::parse();
+    let scale = Scale::from_args(&args);
+    let mut report = Report {
+        scale: format!("{} ({} applications)", scale.name, scale.applications),
+        started_at: chrono::Utc::now(),
+        cpus: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        figures: Vec::new(),
+    };
+    progress(&format!("stagewatch benchmarks, {} scale", report.scale));
+    report
+        .figures
+        .extend(ingest::run(&args.postgres, scale.applications).await?);
+    report.figures.extend(live(&args.postgres, scale).await?);
+    print_report(&report);
+    report.write_json(&args.output)?;
+    progress(&format!("report written to {}", args.output.display()));
+    if report.failures() > 0 {
+        progress(&format!(
+            "{} figure(s) missed their target",
+            report.failures()
+        ));
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Figures 3 and 5, over the running product.
+async fn live(admin_url: &str, scale: Scale) -> anyhow::Result<Vec<Figure>> {
+    let database = BenchDatabase::create(admin_url).await?;
+    let result = async {
+        progress("live: starting the API and the workers over 1000 applications");
+        let server = LiveServer::start(database.store(10).await?, 20, 50).await?;
+        let measured = async {
+            let mut figures = latency::run(&server, scale.changes).await?;
+            figures.extend(api_load::run(&server, scale.load_for).await?);
+            anyhow::Ok(figures)
+        }
+        .await;
+        server.stop().await;
+        measured
+    }
+    .await;
+    database.drop_database().await?;
+    result
+}
+
+#[allow(clippy::print_stdout)] // the report is the program's output
+fn print_report(report: &Report) {
+    println!("{}", report.table());
+}

@@ -1,0 +1,61 @@
+//! What every benchmark sets up: the sandbox's integrations registered in a store, and a Kombo
+//! client and sync service over them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use adapters_kombo::{KomboClient, KomboConfig};
+use adapters_postgres::{NewIntegration, Store};
+use anyhow::Context;
+use domain::IntegrationId;
+use domain::ports::SystemClock;
+use domain::sync::{SyncService, SyncSettings};
+use kombo_sandbox::RunningSandbox;
+
+/// A Kombo client for the sandbox, with limits high enough that the client is never what a
+/// benchmark measures.
+pub(crate) fn kombo_client(sandbox: &RunningSandbox) -> anyhow::Result<Arc<KomboClient>> {
+    let mut config = KomboConfig::new(
+        url::Url::parse(&sandbox.base_url()).context("the sandbox's URL")?,
+        secrecy::SecretString::from(sandbox.api_key().to_owned()),
+    );
+    config.timeout = Duration::from_secs(60);
+    config.requests_per_second = 100_000;
+    config.requests_per_second_per_integration = 100_000;
+    config.max_concurrency = 16;
+    Ok(Arc::new(KomboClient::new(config)?))
+}
+
+/// The sync service over the sandbox and the store, with the default page size. The watermark
+/// margin is zero: the sandbox
+/// and stagewatch share one clock, and a margin would re-read every change of the last minutes
+/// on each pass, which is what the incremental benchmark must not count.
+pub(crate) fn sync_service(kombo: Arc<KomboClient>, store: &Store) -> SyncService {
+    SyncService::new(
+        kombo,
+        Arc::new(store.clone()),
+        Arc::new(SystemClock),
+        SyncSettings {
+            page_size: app_server::config::Settings::default().sync.page_size,
+            watermark_margin: chrono::Duration::zero(),
+            ..SyncSettings::default()
+        },
+    )
+}
+
+/// Registers the sandbox integration `id` in the store.
+pub(crate) async fn register(store: &Store, id: &str) -> anyhow::Result<IntegrationId> {
+    let id = IntegrationId::parse(id)?;
+    store
+        .register_integration(
+            &NewIntegration {
+                id: id.clone(),
+                tool: id.tool().map(str::to_owned),
+                label: None,
+                poll_interval: None,
+            },
+            chrono::Utc::now(),
+        )
+        .await?;
+    Ok(id)
+}

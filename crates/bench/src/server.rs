@@ -1,0 +1,128 @@
+//! The whole product in process for figures 3 and 5: a sandbox that posts `data-changed`
+//! webhooks, the HTTP API that receives them, and the sync scheduler they wake.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use adapters_postgres::Store;
+use anyhow::Context;
+use app_server::config::{Secret, Settings};
+use app_server::http::{ApiParts, auth::hash_key};
+use app_server::wiring;
+use app_server::worker::Scheduler;
+use domain::IntegrationId;
+use kombo_sandbox::{AtsProfile, IntegrationConfig, RunningSandbox, Sandbox, SandboxConfig};
+use tokio_util::sync::CancellationToken;
+
+use crate::rig;
+
+/// The API key the benchmark's clients send.
+pub(crate) const API_KEY: &str = "sw_bench";
+const INTEGRATION: &str = "bench-live-greenhouse";
+
+/// The running product and its sandbox.
+#[derive(Debug)]
+pub(crate) struct LiveServer {
+    pub(crate) sandbox: RunningSandbox,
+    pub(crate) store: Store,
+    pub(crate) api_url: String,
+    pub(crate) integration: IntegrationId,
+    shutdown: CancellationToken,
+    workers: tokio::task::JoinHandle<()>,
+    api: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl LiveServer {
+    /// Starts everything over `store` with `jobs` × `per_job` applications, and waits for the
+    /// first full pass.
+    pub(crate) async fn start(store: Store, jobs: usize, per_job: usize) -> anyhow::Result<Self> {
+        // The sandbox must know where to post webhooks before the API, which needs the sandbox's
+        // address, can start: reserve a free port first.
+        let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let webhook_secret = format!("whsec-{:016x}", rand::random::<u64>());
+        let sandbox = Sandbox::start(
+            SandboxConfig::new("bench-key")
+                .with_seed(23)
+                .with_integration(
+                    IntegrationConfig::new(INTEGRATION, "greenhouse", AtsProfile::Full)
+                        .with_jobs(jobs, per_job),
+                )
+                .with_webhook(
+                    format!("http://{listen}/v1/kombo/webhooks"),
+                    webhook_secret.clone(),
+                )
+                .with_manual_clock(),
+        )
+        .await?;
+
+        let mut settings = Settings::default();
+        settings.kombo.base_url = sandbox.base_url();
+        settings.kombo.api_key = Secret::new(sandbox.api_key());
+        settings.kombo.webhook_secret = Secret::new(webhook_secret);
+        settings.kombo.requests_per_second = 1000;
+        settings.api.key_hashes = vec![hash_key(API_KEY)];
+        // Only webhooks make the integration due: a poll would hide the latency measured.
+        settings.sync.poll_interval = Duration::from_secs(3600);
+        settings.sync.full_pass_every = Duration::from_secs(86_400);
+        settings.sync.jitter = 0.0;
+
+        let kombo = Arc::new(wiring::kombo(&settings, true)?);
+        let scheduler = Arc::new(Scheduler::new(
+            store.clone(),
+            wiring::sync_service(&settings, Arc::clone(&kombo) as _, &store),
+            wiring::clock(),
+            wiring::scheduler_settings(&settings),
+        ));
+        let shutdown = CancellationToken::new();
+        let parts = ApiParts {
+            store: store.clone(),
+            ats: kombo,
+            clock: wiring::clock(),
+            sync_waker: scheduler.waker(),
+            metrics: None,
+        };
+        let (address, api) =
+            app_server::http::start(&settings, parts, Some(listen), shutdown.clone()).await?;
+        let integration = rig::register(&store, INTEGRATION).await?;
+        let workers = tokio::spawn(Arc::clone(&scheduler).run(shutdown.clone()));
+        scheduler.waker().notify_one();
+        let server = Self {
+            sandbox,
+            store,
+            api_url: format!("http://{address}"),
+            integration,
+            shutdown,
+            workers,
+            api,
+        };
+        server.wait_for_first_pass().await?;
+        Ok(server)
+    }
+
+    async fn wait_for_first_pass(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while Instant::now() < deadline {
+            let record = self
+                .store
+                .integration(&self.integration)
+                .await?
+                .context("the integration is registered")?;
+            if let Some(error) = record.last_error {
+                anyhow::bail!("the first pass failed: {error:?}");
+            }
+            if record.last_pass_finished_at.is_some() && record.lease_owner.is_none() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("the first pass did not finish within two minutes")
+    }
+
+    /// Stops the workers, the API and the sandbox.
+    pub(crate) async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.workers.await;
+        let _ = self.api.await;
+        self.sandbox.shutdown().await;
+    }
+}
