@@ -1,27 +1,14 @@
 //! Standard Webhooks signatures (`webhook-id`, `webhook-timestamp`, `webhook-signature`), made
 //! by the `standardwebhooks` crate.
 
-use base64::Engine;
 use standardwebhooks::Webhook;
-
-/// The prefix of endpoint secrets, as the Standard Webhooks libraries expect it.
-pub const SECRET_PREFIX: &str = "whsec_";
-
-/// A new endpoint secret: `whsec_` and 32 random bytes in base64.
-pub fn generate_secret() -> String {
-    let bytes: [u8; 32] = rand::random();
-    format!(
-        "{SECRET_PREFIX}{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    )
-}
 
 /// The three headers of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedHeaders {
     pub id: String,
     pub timestamp: i64,
-    /// `v1,<base64>`; during a secret rotation, one signature per valid secret, space-separated.
+    /// `v1,<base64>`: one signature per secret given, space-separated.
     pub signature: String,
 }
 
@@ -45,6 +32,8 @@ pub fn sign(
 
 #[cfg(test)]
 mod tests {
+    use adapters_postgres::generate_secret;
+
     use super::*;
 
     #[test]
