@@ -14,30 +14,50 @@ pub const MAX_ID_LEN: usize = 512;
 pub enum IdError {
     #[error("{kind} must not be empty")]
     Empty { kind: &'static str },
-    #[error("{kind} is {len} bytes long; at most {MAX_ID_LEN} are accepted")]
+    #[error("{kind} is {len} characters long; at most {MAX_ID_LEN} are accepted")]
     TooLong { kind: &'static str, len: usize },
     #[error("{kind} must not contain whitespace or control characters")]
     InvalidCharacter { kind: &'static str },
+    #[error("{kind} must be printable ASCII, as Kombo's are (`tool:…`)")]
+    NotAscii { kind: &'static str },
 }
 
-fn validate(kind: &'static str, value: &str) -> Result<(), IdError> {
+/// Which characters an id may hold beyond the common rule.
+#[derive(Clone, Copy)]
+enum Alphabet {
+    /// Anything but whitespace and control characters: ids the ATS chose.
+    Unicode,
+    /// Visible ASCII only: ids stagewatch sends back to Kombo in an HTTP header.
+    HeaderSafe,
+}
+
+fn validate(kind: &'static str, value: &str, alphabet: Alphabet) -> Result<(), IdError> {
     if value.is_empty() {
         return Err(IdError::Empty { kind });
     }
-    if value.len() > MAX_ID_LEN {
-        return Err(IdError::TooLong {
-            kind,
-            len: value.len(),
-        });
+    // Characters, not bytes: the limit the API documents (JSON Schema's `maxLength`).
+    let len = value.chars().count();
+    if len > MAX_ID_LEN {
+        return Err(IdError::TooLong { kind, len });
     }
-    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // The byte order mark is whitespace to JSON Schema's `\s`, which documents this rule.
+    if value
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\u{feff}')
+    {
         return Err(IdError::InvalidCharacter { kind });
+    }
+    if matches!(alphabet, Alphabet::HeaderSafe) && !value.is_ascii() {
+        return Err(IdError::NotAscii { kind });
     }
     Ok(())
 }
 
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident, $kind:literal) => {
+        id_type!($(#[$meta])* $name, $kind, Alphabet::Unicode);
+    };
+    ($(#[$meta:meta])* $name:ident, $kind:literal, $alphabet:expr) => {
         $(#[$meta])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -47,7 +67,7 @@ macro_rules! id_type {
             /// Parses an id, refusing empty, oversized or whitespace-carrying values.
             pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
                 let value = value.into();
-                validate($kind, &value)?;
+                validate($kind, &value, $alphabet)?;
                 Ok(Self(value))
             }
 
@@ -98,9 +118,11 @@ macro_rules! id_type {
 }
 
 id_type!(
-    /// One customer's ATS connection in Kombo, e.g. `greenhouse:8AqXq3Rk…`.
+    /// One customer's ATS connection in Kombo, e.g. `greenhouse:8AqXq3Rk…`. Sent to Kombo as
+    /// the `X-Integration-Id` header, so ASCII only.
     IntegrationId,
-    "integration id"
+    "integration id",
+    Alphabet::HeaderSafe
 );
 id_type!(
     /// Kombo's id of an application; unique per model across integrations.
@@ -178,6 +200,17 @@ mod tests {
             matches!(CandidateId::parse(long), Err(IdError::TooLong { len, .. }) if len == MAX_ID_LEN + 1)
         );
         assert!(CandidateId::parse("a".repeat(MAX_ID_LEN)).is_ok());
+    }
+
+    #[test]
+    fn integration_ids_are_ascii_other_ids_need_not_be() {
+        assert_eq!(
+            IntegrationId::parse("greenhouse:Zürich"),
+            Err(IdError::NotAscii {
+                kind: "integration id"
+            })
+        );
+        assert!(ApplicationId::parse("Zürich-17").is_ok());
     }
 
     #[test]

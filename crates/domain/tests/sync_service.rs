@@ -7,7 +7,7 @@ use domain::event::EventKind;
 use domain::fixtures::{at, integration, pipeline, snapshot, stage_id};
 use domain::integration::TrackedField;
 use domain::ports::{
-    ApplicationQuery, AppliedPage, AtsError, HoldStats, MockAtsGateway, MockClock,
+    ApplicationQuery, AppliedPage, AtsError, HoldStats, LeaseEpoch, MockAtsGateway, MockClock,
     MockTrackerStore, Page, PageChanges, PageCursor, PassCompletion, PassFailure, StoreError,
     SyncState,
 };
@@ -47,6 +47,9 @@ fn synced_before() -> SyncState {
     }
 }
 
+/// The fencing token of the claim every pass here runs under.
+const LEASE: LeaseEpoch = LeaseEpoch(7);
+
 fn cursor(value: &str) -> PageCursor {
     PageCursor(value.into())
 }
@@ -58,8 +61,10 @@ struct Recorded {
     completions: Vec<PassCompletion>,
     failures: Vec<PassFailure>,
     queries: Vec<ApplicationQuery>,
+    cursors: Vec<Option<PageCursor>>,
     updates: Vec<domain::ports::IntegrationUpdate>,
     releases: u32,
+    released_under: Vec<Option<LeaseEpoch>>,
 }
 
 type Shared = Arc<Mutex<Recorded>>;
@@ -109,9 +114,12 @@ fn store_holding(
         })
     });
     store.expect_hold_stats().returning(move |_| Ok(stats));
+    store.expect_count_held().returning(move |_| Ok(stats.held));
     let releases = recorded.clone();
-    store.expect_release_held().returning(move |_| {
-        releases.lock().unwrap().releases += 1;
+    store.expect_release_held().returning(move |_, lease| {
+        let mut releases = releases.lock().unwrap();
+        releases.releases += 1;
+        releases.released_under.push(lease);
         Ok(stats.held)
     });
     let completions = recorded.clone();
@@ -141,8 +149,10 @@ fn ats(
     let pages = Mutex::new(pages.into_iter());
     let queries = recorded.clone();
     ats.expect_fetch_applications()
-        .returning(move |_, query, _| {
-            queries.lock().unwrap().queries.push(query.clone());
+        .returning(move |_, query, cursor| {
+            let mut recorded = queries.lock().unwrap();
+            recorded.queries.push(query.clone());
+            recorded.cursors.push(cursor);
             pages
                 .lock()
                 .unwrap()
@@ -214,6 +224,7 @@ fn multi_page_pass_applies_each_page_and_then_moves_the_watermark() {
     let report = pollster::block_on(
         service(ats, store(synced_before(), held, &recorded)).run_pass(
             &integration(),
+            LEASE,
             PassMode::Incremental,
             &(),
         ),
@@ -271,6 +282,7 @@ fn first_pass_is_full_and_fetches_every_pipeline() {
     let report = pollster::block_on(
         service(ats, store(SyncState::default(), vec![], &recorded)).run_pass(
             &integration(),
+            LEASE,
             PassMode::Incremental,
             &(),
         ),
@@ -303,6 +315,7 @@ fn failure_mid_pass_keeps_applied_pages_and_the_old_watermark() {
     let result = pollster::block_on(
         service(ats, store(synced_before(), vec![], &recorded)).run_pass(
             &integration(),
+            LEASE,
             PassMode::Incremental,
             &(),
         ),
@@ -327,6 +340,91 @@ fn failure_mid_pass_keeps_applied_pages_and_the_old_watermark() {
     assert_eq!(kinds(&failure.events), ["integration.sync_failed"]);
 }
 
+fn expired_cursor() -> Result<Page<ApplicationSnapshot>, AtsError> {
+    Err(AtsError::CursorExpired {
+        message: "PLATFORM.INPUT_INVALID: invalid cursor".into(),
+    })
+}
+
+#[test]
+fn an_expired_cursor_restarts_the_listing_from_its_first_page() {
+    let recorded = Shared::default();
+    let ats = ats(
+        supported(),
+        vec![
+            page(vec![snapshot("a1", "onsite", -10)], Some("c1")),
+            expired_cursor(),
+            page(vec![snapshot("a1", "onsite", -10)], Some("c2")),
+            page(vec![snapshot("a2", "offer", -5)], None),
+        ],
+        &recorded,
+    );
+    let report = pollster::block_on(
+        service(ats, store(synced_before(), vec![], &recorded)).run_pass(
+            &integration(),
+            LEASE,
+            PassMode::Incremental,
+            &(),
+        ),
+    )
+    .unwrap();
+    assert_eq!(report.outcome, PassOutcome::Completed);
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("first page again")),
+        "{:?}",
+        report.warnings
+    );
+    let recorded = recorded.lock().unwrap();
+    assert_eq!(
+        recorded.cursors,
+        [None, Some(cursor("c1")), None, Some(cursor("c2"))]
+    );
+    assert!(
+        recorded
+            .queries
+            .iter()
+            .all(|q| q.updated_after == Some(at(-60))),
+        "the restart reads from the same watermark"
+    );
+    assert_eq!(recorded.pages.len(), 3);
+    assert_eq!(recorded.completions.len(), 1);
+    assert!(recorded.failures.is_empty());
+}
+
+#[test]
+fn a_cursor_refused_again_and_again_fails_the_pass() {
+    let recorded = Shared::default();
+    let mut pages = Vec::new();
+    for _ in 0..4 {
+        pages.push(page(vec![snapshot("a1", "onsite", -10)], Some("c1")));
+        pages.push(expired_cursor());
+    }
+    let ats = ats(supported(), pages, &recorded);
+    let result = pollster::block_on(
+        service(ats, store(synced_before(), vec![], &recorded)).run_pass(
+            &integration(),
+            LEASE,
+            PassMode::Incremental,
+            &(),
+        ),
+    );
+    assert!(
+        matches!(result, Err(SyncError::Ats(AtsError::CursorExpired { .. }))),
+        "{result:?}"
+    );
+    let recorded = recorded.lock().unwrap();
+    assert_eq!(
+        recorded.cursors.len(),
+        8,
+        "three restarts, then the failure"
+    );
+    assert!(recorded.completions.is_empty());
+    assert_eq!(recorded.failures[0].error.kind, "cursor_expired");
+}
+
 #[test]
 fn failure_during_a_failing_streak_raises_no_second_event() {
     let recorded = Shared::default();
@@ -343,6 +441,7 @@ fn failure_during_a_failing_streak_raises_no_second_event() {
     };
     let result = pollster::block_on(service(ats, store(state, vec![], &recorded)).run_pass(
         &integration(),
+        LEASE,
         PassMode::Incremental,
         &(),
     ));
@@ -383,6 +482,7 @@ fn store_failure_while_applying_fails_the_pass() {
         .returning(|_| Ok(()));
     let result = pollster::block_on(service(ats, failing).run_pass(
         &integration(),
+        LEASE,
         PassMode::Incremental,
         &(),
     ));
@@ -402,6 +502,7 @@ fn rate_limit_defers_the_pass_without_counting_as_failure() {
     let result = pollster::block_on(
         service(ats, store(synced_before(), vec![], &recorded)).run_pass(
             &integration(),
+            LEASE,
             PassMode::Incremental,
             &(),
         ),
@@ -432,6 +533,7 @@ fn ats_that_cannot_read_applications_is_recorded_not_failed() {
     let report = pollster::block_on(
         service(ats, store(synced_before(), vec![], &recorded)).run_pass(
             &integration(),
+            LEASE,
             PassMode::Incremental,
             &(),
         ),
@@ -471,6 +573,7 @@ fn coverage_saying_applications_are_unavailable_skips_reading() {
     let report = pollster::block_on(
         service(ats, store(synced_before(), vec![], &recorded)).run_pass(
             &integration(),
+            LEASE,
             PassMode::Full,
             &(),
         ),
@@ -492,6 +595,7 @@ fn not_ready_integration_is_deferred_quietly() {
     let result = pollster::block_on(
         service(ats, store(synced_before(), vec![], &recorded)).run_pass(
             &integration(),
+            LEASE,
             PassMode::Incremental,
             &(),
         ),
@@ -511,6 +615,7 @@ fn recovery_after_failures_is_announced() {
     };
     pollster::block_on(service(ats, store(state, vec![], &recorded)).run_pass(
         &integration(),
+        LEASE,
         PassMode::Incremental,
         &(),
     ))
@@ -534,6 +639,7 @@ fn status_change_reported_by_kombo_raises_an_event() {
     };
     pollster::block_on(service(ats, store(state, vec![], &recorded)).run_pass(
         &integration(),
+        LEASE,
         PassMode::Incremental,
         &(),
     ))
@@ -545,19 +651,26 @@ fn status_change_reported_by_kombo_raises_an_event() {
 }
 
 #[test]
-fn unchanged_status_and_coverage_raise_nothing() {
+fn an_idle_pass_writes_only_its_completion() {
     let recorded = Shared::default();
     let ats = ats(supported(), vec![page(vec![], None)], &recorded);
     pollster::block_on(
         service(ats, store(synced_before(), vec![], &recorded)).run_pass(
             &integration(),
+            LEASE,
             PassMode::Incremental,
             &(),
         ),
     )
     .unwrap();
     let recorded = recorded.lock().unwrap();
-    assert!(recorded.updates[0].events.is_empty());
+    assert!(
+        recorded.updates.is_empty(),
+        "unchanged status and coverage: {:?}",
+        recorded.updates
+    );
+    assert!(recorded.pages.is_empty(), "an empty page writes nothing");
+    assert_eq!(recorded.completions.len(), 1);
     assert!(recorded.completions[0].events.is_empty());
 }
 
@@ -594,7 +707,8 @@ fn mass_deletion_is_held_and_flagged() {
         ..SyncSettings::default()
     };
     let service = SyncService::new(Arc::new(ats), Arc::new(store), Arc::new(clock()), settings);
-    let report = pollster::block_on(service.run_pass(&integration(), PassMode::Full, &())).unwrap();
+    let report =
+        pollster::block_on(service.run_pass(&integration(), LEASE, PassMode::Full, &())).unwrap();
     assert_eq!(report.deletions_held, 3);
     let recorded = recorded.lock().unwrap();
     assert_eq!(recorded.releases, 0);
@@ -628,8 +742,13 @@ fn held_deletions_already_flagged_are_not_announced_again() {
             tracked: 600,
         },
     );
-    pollster::block_on(service(ats, store).run_pass(&integration(), PassMode::Incremental, &()))
-        .unwrap();
+    pollster::block_on(service(ats, store).run_pass(
+        &integration(),
+        LEASE,
+        PassMode::Incremental,
+        &(),
+    ))
+    .unwrap();
     let recorded = recorded.lock().unwrap();
     assert!(recorded.completions[0].deletions_held);
     assert!(recorded.completions[0].events.is_empty());
@@ -649,9 +768,13 @@ fn few_deletions_are_released_at_the_end_of_the_pass() {
             tracked: 100,
         },
     );
-    let report =
-        pollster::block_on(service(ats, store).run_pass(&integration(), PassMode::Full, &()))
-            .unwrap();
+    let report = pollster::block_on(service(ats, store).run_pass(
+        &integration(),
+        LEASE,
+        PassMode::Full,
+        &(),
+    ))
+    .unwrap();
     assert_eq!(report.deletions_released, 1);
     let recorded = recorded.lock().unwrap();
     assert_eq!(recorded.releases, 1);
@@ -686,6 +809,7 @@ fn stage_missing_from_the_pipeline_refreshes_it_once() {
     pollster::block_on(
         service(ats, store(synced_before(), held, &recorded)).run_pass(
             &integration(),
+            LEASE,
             PassMode::Incremental,
             &(),
         ),
@@ -715,6 +839,7 @@ fn values_going_unknown_flag_the_capability() {
     pollster::block_on(
         service(ats, store(synced_before(), held, &recorded)).run_pass(
             &integration(),
+            LEASE,
             PassMode::Incremental,
             &(),
         ),
@@ -753,6 +878,7 @@ fn interrupted_pass_keeps_its_pages_but_not_a_new_watermark() {
     let report = pollster::block_on(
         service(ats, store(synced_before(), vec![], &recorded)).run_pass(
             &integration(),
+            LEASE,
             PassMode::Incremental,
             &StopAfterFirstPage,
         ),
@@ -767,7 +893,11 @@ fn interrupted_pass_keeps_its_pages_but_not_a_new_watermark() {
 #[test]
 fn confirming_deletions_releases_them() {
     let mut store = MockTrackerStore::new();
-    store.expect_release_held().times(1).returning(|_| Ok(42));
+    store
+        .expect_release_held()
+        .withf(|_, lease| lease.is_none())
+        .times(1)
+        .returning(|_, _| Ok(42));
     let service = SyncService::new(
         Arc::new(MockAtsGateway::new()),
         Arc::new(store),
@@ -778,4 +908,252 @@ fn confirming_deletions_releases_them() {
         pollster::block_on(service.confirm_deletions(&integration())).unwrap(),
         42
     );
+}
+
+/// Held deletions, flagged by an earlier pass, and a pass that reads nothing new.
+fn pass_after_a_hold(
+    data_expired_at: Option<chrono::DateTime<chrono::Utc>>,
+    stats: HoldStats,
+) -> (domain::sync::PassReport, Shared) {
+    let recorded = Shared::default();
+    let mut ats = MockAtsGateway::new();
+    ats.expect_integration_info().returning(move |_| {
+        let mut info = info(supported());
+        info.data_expired_at = data_expired_at;
+        Ok(info)
+    });
+    ats.expect_fetch_jobs()
+        .returning(|_, _, _| Ok(Page::last(vec![pipeline()])));
+    ats.expect_fetch_applications()
+        .returning(|_, _, _| page(vec![], None));
+    let state = SyncState {
+        deletions_held: true,
+        ..synced_before()
+    };
+    let store = store_holding(state, vec![], &recorded, stats);
+    let report = pollster::block_on(service(ats, store).run_pass(
+        &integration(),
+        LEASE,
+        PassMode::Full,
+        &(),
+    ))
+    .unwrap();
+    (report, recorded)
+}
+
+#[test]
+fn held_deletions_stay_held_once_kombo_clears_data_expired_at() {
+    // Held while Kombo said the data expired: 15 of 10 000 trips only with `data_expired_at`.
+    let stats = HoldStats {
+        held: 15,
+        tracked: 10_000,
+    };
+    let guard = domain::sync::DeletionGuard::default();
+    assert!(guard.trips(stats, true) && !guard.trips(stats, false));
+    let (report, recorded) = pass_after_a_hold(None, stats);
+    let recorded = recorded.lock().unwrap();
+    assert_eq!(recorded.releases, 0, "only an operator releases them");
+    assert_eq!(report.deletions_released, 0);
+    assert!(recorded.completions[0].deletions_held);
+}
+
+#[test]
+fn held_deletions_stay_held_when_new_applications_lower_their_share() {
+    // 25 of 100 tripped the guard; 30 applications discovered since make it 19 %.
+    let stats = HoldStats {
+        held: 25,
+        tracked: 130,
+    };
+    assert!(!domain::sync::DeletionGuard::default().trips(stats, false));
+    let (_, recorded) = pass_after_a_hold(None, stats);
+    let recorded = recorded.lock().unwrap();
+    assert_eq!(recorded.releases, 0, "only an operator releases them");
+    assert!(recorded.completions[0].deletions_held);
+}
+
+#[test]
+fn a_pass_that_cannot_read_applications_keeps_the_hold_flag() {
+    let recorded = Shared::default();
+    let unreadable = Capabilities {
+        applications: Support::Unsupported,
+        ..supported()
+    };
+    let ats = ats(unreadable, vec![], &recorded);
+    let state = SyncState {
+        deletions_held: true,
+        ..synced_before()
+    };
+    let report = pollster::block_on(service(ats, store(state, vec![], &recorded)).run_pass(
+        &integration(),
+        LEASE,
+        PassMode::Incremental,
+        &(),
+    ))
+    .unwrap();
+    assert_eq!(report.outcome, PassOutcome::ApplicationsUnreadable);
+    let recorded = recorded.lock().unwrap();
+    assert!(
+        recorded.completions[0].deletions_held,
+        "the held rows remain, so the operator must still see the flag"
+    );
+}
+
+#[test]
+fn every_write_of_a_pass_carries_its_lease() {
+    let recorded = Shared::default();
+    let (held, deleted) = deleted_snapshots(1);
+    let ats = ats(supported(), vec![page(deleted, None)], &recorded);
+    let store = store_holding(
+        synced_before(),
+        held,
+        &recorded,
+        HoldStats {
+            held: 1,
+            tracked: 100,
+        },
+    );
+    pollster::block_on(service(ats, store).run_pass(&integration(), LEASE, PassMode::Full, &()))
+        .unwrap();
+    let recorded = recorded.lock().unwrap();
+    assert!(recorded.pages.iter().all(|p| p.lease == Some(LEASE)));
+    assert!(recorded.updates.iter().all(|u| u.lease == LEASE));
+    assert!(recorded.completions.iter().all(|c| c.lease == LEASE));
+    assert_eq!(recorded.released_under, vec![Some(LEASE)]);
+}
+
+#[test]
+fn a_pass_whose_write_is_fenced_stops_at_once_and_records_nothing_more() {
+    let recorded = Shared::default();
+    let ats = ats(
+        supported(),
+        vec![
+            page(vec![snapshot("a1", "onsite", -10)], Some("c1")),
+            page(vec![snapshot("a2", "onsite", -10)], None),
+        ],
+        &recorded,
+    );
+    let mut store = MockTrackerStore::new();
+    store.expect_sync_state().returning(|_| Ok(synced_before()));
+    store.expect_update_integration().returning(|_| Ok(()));
+    store
+        .expect_load_applications()
+        .returning(|_, _| Ok(vec![]));
+    store
+        .expect_load_pipelines()
+        .returning(|_, _| Ok(vec![pipeline()]));
+    store.expect_save_pipelines().returning(|_, _| Ok(()));
+    store.expect_apply_page().times(1).returning(|changes| {
+        Err(StoreError::LeaseLost {
+            integration: changes.integration_id,
+            operation: "apply_page",
+            held: LEASE,
+            current: LeaseEpoch(LEASE.0 + 1),
+        })
+    });
+    store.expect_complete_pass().times(0);
+    store.expect_record_failure().times(0);
+    store.expect_release_held().times(0);
+    let error = pollster::block_on(service(ats, store).run_pass(
+        &integration(),
+        LEASE,
+        PassMode::Incremental,
+        &(),
+    ))
+    .unwrap_err();
+    assert!(error.is_lease_lost(), "{error}");
+    assert_eq!(error.kind(), "lease_lost");
+    assert!(
+        !error.is_failure(),
+        "losing a lease is not the integration's failure"
+    );
+}
+
+#[test]
+fn pipelines_are_read_once_per_pass_not_once_per_page() {
+    let recorded = Shared::default();
+    let ats = ats(
+        supported(),
+        vec![
+            page(vec![snapshot("a1", "onsite", -10)], Some("c1")),
+            page(vec![snapshot("a2", "offer", -9)], Some("c2")),
+            page(vec![snapshot("a3", "applied", -8)], None),
+        ],
+        &recorded,
+    );
+    let mut counted = MockTrackerStore::new();
+    counted
+        .expect_sync_state()
+        .returning(|_| Ok(synced_before()));
+    counted.expect_update_integration().returning(|_| Ok(()));
+    counted
+        .expect_load_applications()
+        .returning(|_, _| Ok(Vec::new()));
+    counted
+        .expect_load_pipelines()
+        .times(1)
+        .returning(|_, _| Ok(vec![pipeline()]));
+    let pages = recorded.clone();
+    counted.expect_apply_page().returning(move |changes| {
+        pages.lock().unwrap().pages.push(changes);
+        Ok(AppliedPage { events_appended: 1 })
+    });
+    counted
+        .expect_hold_stats()
+        .returning(|_| Ok(HoldStats::default()));
+    counted.expect_count_held().returning(|_| Ok(0));
+    counted.expect_complete_pass().returning(|_| Ok(()));
+    let report = pollster::block_on(service(ats, counted).run_pass(
+        &integration(),
+        LEASE,
+        PassMode::Incremental,
+        &(),
+    ))
+    .unwrap();
+    assert_eq!(report.pages, 3);
+    assert_eq!(recorded.lock().unwrap().pages.len(), 3);
+}
+
+#[test]
+fn a_full_pass_reads_no_stored_pipeline_for_jobs_it_fetched() {
+    let recorded = Shared::default();
+    let ats = ats(
+        supported(),
+        vec![
+            page(vec![snapshot("a1", "onsite", -10)], Some("c1")),
+            page(vec![snapshot("a2", "offer", -9)], None),
+        ],
+        &recorded,
+    );
+    let mut store = MockTrackerStore::new();
+    store
+        .expect_sync_state()
+        .returning(|_| Ok(SyncState::default()));
+    store.expect_update_integration().returning(|_| Ok(()));
+    store
+        .expect_load_applications()
+        .returning(|_, _| Ok(Vec::new()));
+    store.expect_load_pipelines().times(0);
+    store
+        .expect_save_pipelines()
+        .times(1)
+        .returning(|_, _| Ok(()));
+    store.expect_apply_page().times(2).returning(|changes| {
+        Ok(AppliedPage {
+            events_appended: changes.events.len() as u64,
+        })
+    });
+    store
+        .expect_hold_stats()
+        .returning(|_| Ok(HoldStats::default()));
+    store.expect_count_held().returning(|_| Ok(0));
+    store.expect_complete_pass().returning(|_| Ok(()));
+    let report = pollster::block_on(service(ats, store).run_pass(
+        &integration(),
+        LEASE,
+        PassMode::Incremental,
+        &(),
+    ))
+    .unwrap();
+    assert_eq!(report.mode, PassMode::Full);
+    assert_eq!(report.applications_seen, 2);
 }

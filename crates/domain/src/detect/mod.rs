@@ -372,16 +372,21 @@ fn stage_change(
     changed_at: DateTime<Utc>,
 ) -> StageChange {
     // Within one job, read the previous stage from the current pipeline: its index may have
-    // moved since it was stored.
-    let from = previous.current_stage.as_ref().map(|held| {
+    // moved since it was stored. A previous stage the pipeline no longer has (removed, or a
+    // stage of the job the application left) keeps its stored index, which belongs to another
+    // numbering: no direction or skipped stages can be read from it.
+    let current_from = previous.current_stage.as_ref().and_then(|held| {
         pipeline
             .filter(|_| !job_changed)
             .and_then(|p| p.stage(&held.stage_id))
-            .map_or_else(|| held.clone(), Stage::to_ref)
     });
+    let from_in_pipeline = current_from.is_some();
+    let from = current_from
+        .map(Stage::to_ref)
+        .or_else(|| previous.current_stage.clone());
     let positions = from.as_ref().and_then(|f| f.index).zip(to.stage.index);
     let direction = match positions {
-        _ if job_changed || !to.in_pipeline => Direction::Unknown,
+        _ if job_changed || !to.in_pipeline || !from_in_pipeline => Direction::Unknown,
         Some((from, to)) if to > from => Direction::Forward,
         Some((from, to)) if to < from => Direction::Backward,
         _ => Direction::Unknown,

@@ -572,3 +572,71 @@ fn job_change_keeps_the_previous_job_name() {
     );
     assert_eq!(change.to.name.as_deref(), Some("Frontend Engineer"));
 }
+
+#[test]
+fn a_previous_stage_removed_from_a_reindexed_pipeline_gives_no_direction() {
+    // Phone screen is removed and the pipeline re-indexed: applied 0, take-home 1, onsite 2.
+    let state = held(&snapshot("a1", "phone_screen", 0));
+    let mut reindexed = pipeline();
+    reindexed.stages.retain(|s| s.id.as_str() != "phone_screen");
+    for (index, stage) in reindexed.stages.iter_mut().enumerate() {
+        stage.index = Some(i32::try_from(index).unwrap());
+    }
+    let mut s = snapshot("a1", "onsite", 5);
+    s.current_stage = reindexed.stage(&stage_id("onsite")).cloned();
+    let d = detect(Some(&state), &s, Some(&reindexed), &ctx(6));
+    let change = stage_change(&d);
+    assert_eq!(
+        change.from.as_ref().unwrap().stage_id.as_str(),
+        "phone_screen"
+    );
+    assert_eq!(change.to.index, Some(2));
+    // Phone screen's index 1 is from the old numbering: "forward, nothing skipped" would be
+    // wrong (take-home was jumped over), so nothing is claimed.
+    assert_eq!(change.direction, Direction::Unknown);
+    assert!(change.skipped.is_empty());
+}
+
+#[test]
+fn a_stage_after_a_job_change_with_no_stage_gives_no_direction() {
+    // Job-specific stage ids: the frontend job has its own pipeline.
+    let frontend = Pipeline {
+        job_id: job("frontend"),
+        job_remote_id: None,
+        job_name: Some("Frontend Engineer".into()),
+        stages: vec![
+            crate::fixtures::stage("fe_applied", Some(0)),
+            crate::fixtures::stage("fe_screen", Some(1)),
+            crate::fixtures::stage("fe_panel", Some(2)),
+            crate::fixtures::stage("fe_offer", Some(3)),
+            crate::fixtures::stage("fe_final", Some(4)),
+        ],
+    };
+    let state = held(&snapshot("a1", "phone_screen", 0));
+    let mut moved_job = snapshot("a1", "phone_screen", 5);
+    moved_job.job_id = Some(job("frontend"));
+    moved_job.job_name = Some("Frontend Engineer".into());
+    moved_job.current_stage_id = None;
+    moved_job.current_stage = None;
+    let d = detect(Some(&state), &moved_job, Some(&frontend), &ctx(6));
+    assert_eq!(types(&d), ["application.job_changed"]);
+
+    // The new job's stage appears later: the previous stage (index 1 of the backend job) is
+    // not a stage of this pipeline, so its index says nothing about this one's.
+    let mut staged = moved_job.clone();
+    staged.changed_at = at(10);
+    staged.current_stage_id = Some(stage_id("fe_final"));
+    staged.current_stage = frontend.stage(&stage_id("fe_final")).cloned();
+    let d = detect(Some(&d.next_state), &staged, Some(&frontend), &ctx(11));
+    let change = stage_change(&d);
+    assert_eq!(
+        change.from.as_ref().unwrap().stage_id.as_str(),
+        "phone_screen"
+    );
+    assert_eq!(change.direction, Direction::Unknown);
+    assert!(
+        change.skipped.is_empty(),
+        "fe_panel and fe_offer were never between anything: {:?}",
+        change.skipped
+    );
+}

@@ -10,9 +10,10 @@ use crate::integration::IntegrationInfo;
 use crate::outcome::Outcome;
 use crate::stage::Pipeline;
 
-/// Kombo's page size limits.
-pub const MAX_PAGE_SIZE: u16 = 250;
-pub const DEFAULT_PAGE_SIZE: u16 = 100;
+/// The page size asked for unless configured otherwise: the largest Kombo serves, so that every
+/// per-page cost (a request, a transaction) is paid as rarely as it can be. The adapter keeps
+/// any requested size within what the ATS accepts.
+pub const DEFAULT_PAGE_SIZE: u16 = 250;
 
 /// An opaque cursor to the next page, as Kombo returned it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +161,13 @@ pub enum AtsError {
     /// A fault that may pass: 5xx, timeout, connection reset.
     #[error("transient failure: {reason}")]
     Transient { reason: String },
+    /// No connection to Kombo could be made: the request was never sent.
+    #[error("Kombo unreachable: {reason}")]
+    Unreachable { reason: String },
+    /// Kombo no longer accepts a pagination cursor it gave out (it does not say how long one
+    /// lives): the listing must start again from its first page.
+    #[error("the page cursor expired: {message}")]
+    CursorExpired { message: String },
     /// Kombo's answer could not be understood.
     #[error("malformed response: {reason}")]
     Malformed {
@@ -188,11 +196,21 @@ impl AtsError {
             Self::NeedsAttention { .. } => "needs_attention",
             Self::Unauthorized { .. } => "unauthorized",
             Self::Transient { .. } => "transient",
+            Self::Unreachable { .. } => "unreachable",
+            Self::CursorExpired { .. } => "cursor_expired",
             Self::Malformed { .. } => "malformed",
             Self::Rejected { .. } => "rejected",
             Self::AlreadyExists { .. } => "already_exists",
             Self::NotFound { .. } => "not_found",
         }
+    }
+
+    /// Whether a write that failed this way may nonetheless have been applied: its answer was
+    /// lost (timeout, dropped connection), garbled, or a 5xx that Kombo may have raised after
+    /// the ATS acted. Every other failure proves the write did not happen, so it may be sent
+    /// again.
+    pub fn may_have_been_applied(&self) -> bool {
+        matches!(self, Self::Transient { .. } | Self::Malformed { .. })
     }
 
     /// How long Kombo asked to wait, if it did.

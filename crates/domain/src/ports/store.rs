@@ -20,6 +20,45 @@ pub enum StoreError {
     /// Stored data broke an invariant (a row that cannot be read back).
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// A feed cursor points before the oldest event the feed's retention kept: the events in
+    /// between are gone, and reading on would silently skip them.
+    #[error(
+        "events up to sequence {pruned_through} were removed by the feed's retention; the cursor {after} is before the oldest kept event"
+    )]
+    FeedPruned { after: i64, pruned_through: i64 },
+    /// The write came from a pass whose lease was claimed again since (its fencing token is
+    /// stale): it was refused and nothing was written. The pass must stop at once.
+    #[error(
+        "{operation} refused: the lease of {integration} was claimed again (epoch {current}, this pass holds {held})"
+    )]
+    LeaseLost {
+        integration: IntegrationId,
+        /// The write refused: `apply_page`, `complete_pass`, `release_held`, ….
+        operation: &'static str,
+        /// The epoch the pass carried.
+        held: LeaseEpoch,
+        /// The integration's epoch now.
+        current: LeaseEpoch,
+    },
+}
+
+impl StoreError {
+    /// Whether this is a write refused because the pass lost its lease.
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, Self::LeaseLost { .. })
+    }
+}
+
+/// The fencing token of an integration's lease: the store increases it at every claim, and
+/// refuses a pass's write that carries an older one, so that a pass that lost its lease
+/// (frozen, partitioned, or its renewals failing) cannot write after another pass took over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LeaseEpoch(pub i64);
+
+impl std::fmt::Display for LeaseEpoch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
 /// What the sync needs to know about an integration before a pass.
@@ -39,6 +78,10 @@ pub struct SyncState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageChanges {
     pub integration_id: IntegrationId,
+    /// The lease of the pass that read the page, checked in the page's transaction. `None`
+    /// for a write outside a pass (an application just created through the API), which only
+    /// the rule that a stored state never goes back in `changed_at` protects.
+    pub lease: Option<LeaseEpoch>,
     /// States to upsert. Writing a state also drops any held change of that application: a newer
     /// observation supersedes it.
     pub applications: Vec<TrackedApplication>,
@@ -50,6 +93,18 @@ pub struct PageChanges {
     pub held: Vec<HeldChange>,
     /// Pipelines whose stages were renamed or re-ordered.
     pub pipelines: Vec<Pipeline>,
+}
+
+impl PageChanges {
+    /// Whether applying it would write nothing (an empty page, as an idle incremental pass
+    /// reads).
+    pub fn writes_nothing(&self) -> bool {
+        self.applications.is_empty()
+            && self.events.is_empty()
+            && self.stage_entries.is_empty()
+            && self.held.is_empty()
+            && self.pipelines.is_empty()
+    }
 }
 
 /// A detection held back by the mass-deletion guard: stored aside, one per application (a newer
@@ -81,6 +136,8 @@ pub struct HoldStats {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrationUpdate {
     pub integration_id: IntegrationId,
+    /// The lease of the pass making the update, checked in its transaction.
+    pub lease: LeaseEpoch,
     pub capabilities: Option<Capabilities>,
     pub status: Option<IntegrationStatus>,
     pub events: Vec<ChangeEvent>,
@@ -90,13 +147,16 @@ pub struct IntegrationUpdate {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PassCompletion {
     pub integration_id: IntegrationId,
+    /// The lease of the pass, checked in the same transaction.
+    pub lease: LeaseEpoch,
     /// The new watermark; `None` leaves it as it was (nothing was read).
     pub watermark: Option<DateTime<Utc>>,
     pub full: bool,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub capabilities: Option<Capabilities>,
-    /// Whether deletions are now held for an operator.
+    /// Whether deletions are now held for an operator. The store keeps the flag only while
+    /// held changes remain, so that it never shows a confirmation that nothing waits for.
     pub deletions_held: bool,
     /// `integration.recovered`, `integration.deletions_held`, `integration.capability_changed`.
     pub events: Vec<ChangeEvent>,
@@ -106,6 +166,8 @@ pub struct PassCompletion {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PassFailure {
     pub integration_id: IntegrationId,
+    /// The lease of the pass, checked in the same transaction.
+    pub lease: LeaseEpoch,
     pub at: DateTime<Utc>,
     pub error: FailureReport,
     /// The streak's start, or `None` when this failure does not count as one (rate limited, not
@@ -146,17 +208,34 @@ pub trait TrackerStore: Send + Sync {
         pipelines: &[Pipeline],
     ) -> Result<(), StoreError>;
 
-    /// Applies one page of results in one transaction.
+    /// Applies one page of results in one transaction; refused with [`StoreError::LeaseLost`]
+    /// (nothing written) when the page's lease is stale.
     async fn apply_page(&self, changes: PageChanges) -> Result<AppliedPage, StoreError>;
+
+    /// Applies the first sighting of applications seen outside a pass (just created through
+    /// the API), in one transaction serialised with the passes' pages, unless one of them is
+    /// already stored: a pass that saw it first has announced it, and an older snapshot must
+    /// not replace what it stored. Returns whether anything was written.
+    async fn apply_first_sighting(&self, changes: PageChanges) -> Result<bool, StoreError>;
 
     /// Counts for the mass-deletion guard.
     async fn hold_stats(&self, integration: &IntegrationId) -> Result<HoldStats, StoreError>;
 
-    /// Applies every held change of the integration (states, events, stage history), clears the
-    /// hold flag, and returns how many applications were released.
-    async fn release_held(&self, integration: &IntegrationId) -> Result<u64, StoreError>;
+    /// How many changes of the integration are held: [`HoldStats::held`] alone, which a pass
+    /// reads first because it costs nothing when none are (the tracked count reads every row).
+    async fn count_held(&self, integration: &IntegrationId) -> Result<u64, StoreError>;
 
-    /// Records a finished pass: watermark, capabilities, health, events.
+    /// Applies every held change of the integration (states, events, stage history), clears the
+    /// hold flag, and returns how many applications were released. A pass passes its lease
+    /// (checked in the same transaction); an operator's confirmation passes `None`.
+    async fn release_held(
+        &self,
+        integration: &IntegrationId,
+        lease: Option<LeaseEpoch>,
+    ) -> Result<u64, StoreError>;
+
+    /// Records a finished pass: watermark, capabilities, health, events; refused with
+    /// [`StoreError::LeaseLost`] when the pass's lease is stale.
     async fn complete_pass(&self, completion: PassCompletion) -> Result<(), StoreError>;
 
     /// Records a failed pass.

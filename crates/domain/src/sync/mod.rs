@@ -3,6 +3,7 @@
 
 mod guard;
 mod page;
+mod pipelines;
 mod report;
 mod service;
 
@@ -75,8 +76,14 @@ impl SyncError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Ats(error) => error.kind(),
+            Self::Store(StoreError::LeaseLost { .. }) => "lease_lost",
             Self::Store(_) => "store",
         }
+    }
+
+    /// Whether the store refused a write because the pass lost its lease.
+    pub fn is_lease_lost(&self) -> bool {
+        matches!(self, Self::Store(error) if error.is_lease_lost())
     }
 
     /// How long Kombo asked to wait before the next attempt, if it did.
@@ -93,6 +100,7 @@ impl SyncError {
         !matches!(
             self,
             Self::Ats(AtsError::RateLimited { .. } | AtsError::NotReady { .. })
+                | Self::Store(StoreError::LeaseLost { .. })
         )
     }
 }

@@ -1,19 +1,27 @@
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::page::{PageDetector, PassMemory};
+use super::page::{assemble_page, newest_per_application};
+use super::pipelines::PipelineCache;
 use super::{PassMode, PassObserver, PassOutcome, PassReport, SyncError, SyncSettings};
+use crate::application::{ApplicationSnapshot, TrackedApplication};
+use crate::detect::DetectContext;
 use crate::event::{
     CapabilityChange, ChangeEvent, DeletionsHeld, EventKind, FailureReport, Recovered,
     StatusChange, SyncFailed,
 };
-use crate::ids::IntegrationId;
-use crate::integration::{Capabilities, IntegrationInfo, Support};
+use crate::ids::{ApplicationId, IntegrationId, JobId};
+use crate::integration::{Capabilities, IntegrationInfo, Support, TrackedField};
 use crate::ports::{
-    ApplicationQuery, AtsError, AtsGateway, Clock, IntegrationUpdate, JobQuery, PassCompletion,
-    PassFailure, SyncState, TrackerStore,
+    ApplicationQuery, AppliedPage, AtsError, AtsGateway, Clock, IntegrationUpdate, LeaseEpoch,
+    PageChanges, PassCompletion, PassFailure, SyncState, TrackerStore,
 };
+
+/// How often one pass starts reading applications from the first page again after Kombo
+/// refused a cursor, before it fails (and the next pass starts over).
+const MAX_PAGINATION_RESTARTS: u32 = 3;
 
 /// Runs sync passes: for one integration, reads what changed in Kombo, detects the changes and
 /// stores each page atomically; the watermark moves only after a complete pass.
@@ -48,11 +56,15 @@ impl SyncService {
         }
     }
 
-    /// Runs one pass. On failure the pages already stored stay stored (each was atomic), the
-    /// watermark stays, and the failure is recorded on the integration.
+    /// Runs one pass under the lease `lease` (the fencing token of the caller's claim): every
+    /// write carries it, and the store refuses them all once the integration was claimed again.
+    /// On failure the pages already stored stay stored (each was atomic), the watermark stays,
+    /// and the failure is recorded on the integration — unless the lease was lost, when the
+    /// pass stops without another write.
     pub async fn run_pass(
         &self,
         integration: &IntegrationId,
+        lease: LeaseEpoch,
         mode: PassMode,
         observer: &dyn PassObserver,
     ) -> Result<PassReport, SyncError> {
@@ -64,58 +76,58 @@ impl SyncService {
             mode
         };
         let mut report = PassReport::new(integration.clone(), mode, started_at);
-        match self.pass(integration, &state, &mut report, observer).await {
+        let pass = Pass {
+            integration,
+            lease,
+            state: &state,
+        };
+        match self.pass(&pass, &mut report, observer).await {
             Ok(()) => Ok(report),
+            // Another pass owns the integration now: any write would be refused too.
+            Err(error) if error.is_lease_lost() => Err(error),
             Err(error) => {
                 // When the store itself is down this write fails too; the pass's own error is the
                 // one worth returning.
-                let _ = self.record_failure(integration, &state, &error).await;
+                let _ = self.record_failure(&pass, &error).await;
                 Err(error)
             }
         }
     }
 
     /// Releases deletions held by the mass-deletion guard into the feed: an operator confirmed
-    /// they are real. Returns how many applications were released.
+    /// they are real. Returns how many applications were released. Once held, deletions leave
+    /// only this way (or when a newer observation shows the application back).
     pub async fn confirm_deletions(&self, integration: &IntegrationId) -> Result<u64, SyncError> {
-        Ok(self.store.release_held(integration).await?)
+        Ok(self.store.release_held(integration, None).await?)
     }
 
     async fn pass(
         &self,
-        integration: &IntegrationId,
-        state: &SyncState,
+        pass: &Pass<'_>,
         report: &mut PassReport,
         observer: &dyn PassObserver,
     ) -> Result<(), SyncError> {
+        let integration = pass.integration;
+        let state = pass.state;
         let started_at = report.started_at;
         let info = self.ats.integration_info(integration).await?;
-        let mut capabilities = self
-            .refresh_integration(integration, state, &info, started_at)
-            .await?;
+        let mut capabilities = self.refresh_integration(pass, &info, started_at).await?;
         if !capabilities.applications.is_available() {
             return self
-                .finish_unreadable(integration, report, capabilities, None)
+                .finish_unreadable(pass, report, capabilities, None)
                 .await;
         }
 
-        let detector = PageDetector {
-            ats: self.ats.as_ref(),
-            store: self.store.as_ref(),
+        let mut pipelines = PipelineCache::new(
+            self.ats.as_ref(),
+            self.store.as_ref(),
             integration,
-            page_size: self.settings.page_size,
-        };
-        let mut memory = PassMemory::default();
+            self.settings.page_size,
+        );
+        let mut gaps = BTreeSet::new();
         let full = report.mode == PassMode::Full;
         if full {
-            let all = JobQuery {
-                ids: Vec::new(),
-                page_size: self.settings.page_size,
-            };
-            let fetched = detector.fetch_all_jobs(&all, &mut memory, report).await?;
-            memory
-                .refreshed_jobs
-                .extend(fetched.into_iter().map(|p| p.job_id));
+            pipelines.fetch_all(report).await?;
         }
 
         let query = ApplicationQuery {
@@ -124,14 +136,21 @@ impl SyncService {
             page_size: self.settings.page_size,
             ..ApplicationQuery::default()
         };
-        let mut cursor = None;
+        let mut fetched = self.ats.fetch_applications(integration, &query, None).await;
+        let mut restarts = 0;
         loop {
-            let page = match self
-                .ats
-                .fetch_applications(integration, &query, cursor)
-                .await
-            {
+            let page = match fetched {
                 Ok(page) => page,
+                // Pages already applied are applied again harmlessly: what they hold is stored,
+                // so reading them again raises no event.
+                Err(AtsError::CursorExpired { message }) if restarts < MAX_PAGINATION_RESTARTS => {
+                    restarts += 1;
+                    report.warnings.push(format!(
+                        "Kombo refused the page cursor ({message}); reading from the first page again"
+                    ));
+                    fetched = self.ats.fetch_applications(integration, &query, None).await;
+                    continue;
+                }
                 Err(AtsError::Unsupported { message, .. }) => {
                     let previous = capabilities.clone();
                     capabilities.applications = Support::Unsupported;
@@ -139,41 +158,119 @@ impl SyncService {
                         .warnings
                         .push(format!("applications cannot be read: {message}"));
                     return self
-                        .finish_unreadable(integration, report, capabilities, Some(previous))
+                        .finish_unreadable(pass, report, capabilities, Some(previous))
                         .await;
                 }
                 Err(error) => return Err(error.into()),
             };
             report.pages += 1;
             report.skipped_records += page.skipped.len() as u64;
-            let changes = detector
-                .detect_page(page.items, self.clock.now(), &mut memory, report)
+            let mut changes = self
+                .detect_page(integration, page.items, &mut pipelines, &mut gaps, report)
                 .await?;
+            changes.lease = Some(pass.lease);
             report.deletions_held += changes.held.len() as u64;
-            let applied = self.store.apply_page(changes).await?;
-            report.events_appended += applied.events_appended;
-            observer.page_applied(report);
-            match page.next {
-                None => break,
-                Some(_) if !observer.keep_going() => {
-                    report.outcome = PassOutcome::Interrupted;
-                    return Ok(());
+            // An empty page (an idle incremental pass) writes nothing: no transaction at all.
+            let nothing_to_write = changes.writes_nothing();
+            let interrupted = page.next.is_some() && !observer.keep_going();
+            let next = page.next.filter(|_| !interrupted);
+            // The next page is fetched while this one is stored: one page ahead, no more.
+            let apply = async {
+                if nothing_to_write {
+                    Ok(AppliedPage::default())
+                } else {
+                    self.store.apply_page(changes).await
                 }
-                Some(next) => cursor = Some(next),
+            };
+            let (applied, next_page) = futures::future::join(apply, async {
+                match next {
+                    Some(cursor) => Some(
+                        self.ats
+                            .fetch_applications(integration, &query, Some(cursor))
+                            .await,
+                    ),
+                    None => None,
+                }
+            })
+            .await;
+            report.events_appended += applied?.events_appended;
+            observer.page_applied(report);
+            if interrupted {
+                report.outcome = PassOutcome::Interrupted;
+                return Ok(());
+            }
+            match next_page {
+                Some(next_page) => fetched = next_page,
+                None => break,
             }
         }
-        self.finish_complete(integration, state, &info, capabilities, memory, report)
+        self.finish_complete(pass, &info, capabilities, &gaps, report)
             .await
+    }
+
+    /// Detects a page against the stored states and the pass's pipelines. A snapshot naming a
+    /// stage its pipeline lacks has the job fetched again (once per pass) and the page detected
+    /// again (rule 4).
+    async fn detect_page(
+        &self,
+        integration: &IntegrationId,
+        snapshots: Vec<ApplicationSnapshot>,
+        pipelines: &mut PipelineCache<'_>,
+        gaps: &mut BTreeSet<TrackedField>,
+        report: &mut PassReport,
+    ) -> Result<PageChanges, SyncError> {
+        let snapshots = newest_per_application(snapshots);
+        let ids: Vec<ApplicationId> = snapshots.iter().map(|s| s.id.clone()).collect();
+        let states: HashMap<ApplicationId, TrackedApplication> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.store
+                .load_applications(integration, &ids)
+                .await?
+                .into_iter()
+                .map(|state| (state.id.clone(), state))
+                .collect()
+        };
+        pipelines
+            .ensure(snapshots.iter().filter_map(|s| s.job_id.clone()), report)
+            .await?;
+        let ctx = DetectContext::sync(self.clock.now());
+        let mut page = assemble_page(
+            integration,
+            &snapshots,
+            &states,
+            pipelines.pipelines(),
+            &ctx,
+        );
+        let refresh: Vec<JobId> = page
+            .wants_pipeline
+            .iter()
+            .filter(|job| pipelines.can_refresh(job))
+            .cloned()
+            .collect();
+        if !refresh.is_empty() {
+            pipelines.refresh(refresh, report).await?;
+            page = assemble_page(
+                integration,
+                &snapshots,
+                &states,
+                pipelines.pipelines(),
+                &ctx,
+            );
+        }
+        page.tally(report, gaps);
+        pipelines.update(&page.changes.pipelines);
+        Ok(page.changes)
     }
 
     /// Stores Kombo's fresh description of the integration, raising events for what changed.
     async fn refresh_integration(
         &self,
-        integration: &IntegrationId,
-        state: &SyncState,
+        pass: &Pass<'_>,
         info: &IntegrationInfo,
         at: DateTime<Utc>,
     ) -> Result<Capabilities, SyncError> {
+        let (integration, state) = (pass.integration, pass.state);
         let capabilities = state.capabilities.as_ref().map_or_else(
             || info.capabilities.clone(),
             |held| held.refreshed_by(&info.capabilities),
@@ -197,25 +294,34 @@ impl SyncService {
                 at,
             ));
         }
-        self.store
-            .update_integration(IntegrationUpdate {
-                integration_id: integration.clone(),
-                capabilities: Some(capabilities.clone()),
-                status: Some(info.status),
-                events,
-            })
-            .await?;
+        // Nothing changed: nothing to write (the pass's completion stores the capabilities).
+        let unchanged = events.is_empty()
+            && state.capabilities.as_ref() == Some(&capabilities)
+            && state.status == Some(info.status);
+        if !unchanged {
+            self.store
+                .update_integration(IntegrationUpdate {
+                    integration_id: integration.clone(),
+                    lease: pass.lease,
+                    capabilities: Some(capabilities.clone()),
+                    status: Some(info.status),
+                    events,
+                })
+                .await?;
+        }
         Ok(capabilities)
     }
 
     /// Ends a pass over an ATS that cannot read applications: a state to show, not a failure.
+    /// Deletions held before stay held: nothing read here can confirm or supersede them.
     async fn finish_unreadable(
         &self,
-        integration: &IntegrationId,
+        pass: &Pass<'_>,
         report: &mut PassReport,
         capabilities: Capabilities,
         stored: Option<Capabilities>,
     ) -> Result<(), SyncError> {
+        let integration = pass.integration;
         let at = report.started_at;
         let events = stored
             .and_then(|stored| {
@@ -232,12 +338,13 @@ impl SyncService {
         self.store
             .complete_pass(PassCompletion {
                 integration_id: integration.clone(),
+                lease: pass.lease,
                 watermark: None,
                 full: report.mode == PassMode::Full,
                 started_at: at,
                 finished_at: self.clock.now(),
                 capabilities: Some(capabilities),
-                deletions_held: false,
+                deletions_held: pass.state.deletions_held,
                 events,
             })
             .await?;
@@ -248,22 +355,20 @@ impl SyncService {
     /// After the last page: flag gaps, run the mass-deletion guard, move the watermark.
     async fn finish_complete(
         &self,
-        integration: &IntegrationId,
-        state: &SyncState,
+        pass: &Pass<'_>,
         info: &IntegrationInfo,
         capabilities: Capabilities,
-        memory: PassMemory,
+        gaps: &BTreeSet<TrackedField>,
         report: &mut PassReport,
     ) -> Result<(), SyncError> {
+        let (integration, state) = (pass.integration, pass.state);
         let started_at = report.started_at;
         let finished_at = self.clock.now();
         let mut events = Vec::new();
 
         let mut flagged = capabilities.clone();
         flagged.observed_gaps.extend(
-            memory
-                .gaps
-                .iter()
+            gaps.iter()
                 .copied()
                 .filter(|field| capabilities.support_of(*field).is_available()),
         );
@@ -275,13 +380,18 @@ impl SyncService {
             "gaps",
         ));
 
-        let stats = self.store.hold_stats(integration).await?;
         let mut deletions_held = false;
-        if stats.held > 0 {
-            if self
-                .settings
-                .deletion_guard
-                .trips(stats, info.data_expired_at.is_some())
+        if self.store.count_held(integration).await? > 0 {
+            let stats = self.store.hold_stats(integration).await?;
+            // Once the guard held deletions for an operator, they stay held until the operator
+            // confirms (or newer snapshots supersede them), even when the condition that
+            // tripped it is gone: Kombo clearing `data_expired_at`, or new applications
+            // lowering the share, says nothing about whether these deletions are real.
+            if state.deletions_held
+                || self
+                    .settings
+                    .deletion_guard
+                    .trips(stats, info.data_expired_at.is_some())
             {
                 deletions_held = true;
                 report.deletions_held = stats.held;
@@ -298,7 +408,10 @@ impl SyncService {
                     ));
                 }
             } else {
-                report.deletions_released = self.store.release_held(integration).await?;
+                report.deletions_released = self
+                    .store
+                    .release_held(integration, Some(pass.lease))
+                    .await?;
                 report.deletions_held = 0;
             }
         }
@@ -318,6 +431,7 @@ impl SyncService {
         self.store
             .complete_pass(PassCompletion {
                 integration_id: integration.clone(),
+                lease: pass.lease,
                 watermark: Some(started_at - self.settings.watermark_margin),
                 full: report.mode == PassMode::Full,
                 started_at,
@@ -331,12 +445,8 @@ impl SyncService {
         Ok(())
     }
 
-    async fn record_failure(
-        &self,
-        integration: &IntegrationId,
-        state: &SyncState,
-        error: &SyncError,
-    ) -> Result<(), SyncError> {
+    async fn record_failure(&self, pass: &Pass<'_>, error: &SyncError) -> Result<(), SyncError> {
+        let (integration, state) = (pass.integration, pass.state);
         let at = self.clock.now();
         let report = FailureReport {
             kind: error.kind().to_owned(),
@@ -362,6 +472,7 @@ impl SyncService {
         self.store
             .record_failure(PassFailure {
                 integration_id: integration.clone(),
+                lease: pass.lease,
                 at,
                 error: report,
                 failing_since,
@@ -370,6 +481,13 @@ impl SyncService {
             .await?;
         Ok(())
     }
+}
+
+/// What every step of a pass needs: whose pass it is, under which lease, from which state.
+struct Pass<'a> {
+    integration: &'a IntegrationId,
+    lease: LeaseEpoch,
+    state: &'a SyncState,
 }
 
 /// `integration.capability_changed` when `to` differs from `from` (or nothing was known).
