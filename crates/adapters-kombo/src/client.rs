@@ -16,8 +16,12 @@ use secrecy::ExposeSecret;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
+use crate::budget::{RateBudget, Reported, Turn};
 use crate::config::{KomboConfig, WRITES_IN_FLIGHT_PER_INTEGRATION};
 use crate::error::{self, Failure, KomboError, RequestKind};
+
+/// Longest a request waits for the answer that tells Kombo's current rate-limit window.
+const PROBE_WAIT: Duration = Duration::from_secs(1);
 
 /// Longest single backoff between retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -53,6 +57,9 @@ pub struct KomboClient {
     config: KomboConfig,
     global_rate: DefaultDirectRateLimiter,
     integration_rate: DefaultKeyedRateLimiter<String>,
+    budget: RateBudget,
+    /// Held by the one request sent while no answer has told the current window yet.
+    probe: tokio::sync::Mutex<()>,
     in_flight: Semaphore,
     writes_in_flight: Mutex<HashMap<String, Arc<Semaphore>>>,
 }
@@ -105,6 +112,8 @@ impl KomboClient {
             in_flight: Semaphore::new(config.max_concurrency),
             global_rate: RateLimiter::direct(global),
             integration_rate: RateLimiter::keyed(per_integration),
+            budget: RateBudget::default(),
+            probe: tokio::sync::Mutex::new(()),
             writes_in_flight: Mutex::new(HashMap::new()),
             config,
         })
@@ -153,11 +162,6 @@ impl KomboClient {
     }
 
     async fn attempt(&self, call: &Call<'_>) -> Result<Vec<u8>, Failure> {
-        let _slot = self
-            .in_flight
-            .acquire()
-            .await
-            .expect("the semaphore is never closed");
         let _write_slot = match (call.is_write(), call.integration) {
             (true, Some(integration)) => Some(
                 self.write_slots(integration)
@@ -167,12 +171,48 @@ impl KomboClient {
             ),
             _ => None,
         };
+        let waited = Instant::now();
         self.global_rate.until_ready().await;
+        metrics::histogram!("kombo_rate_limit_wait_seconds", "source" => "global")
+            .record(waited.elapsed().as_secs_f64());
         if let Some(integration) = call.integration {
+            let waited = Instant::now();
             self.integration_rate
                 .until_key_ready(&integration.as_str().to_owned())
                 .await;
+            metrics::histogram!("kombo_rate_limit_wait_seconds", "source" => "integration")
+                .record(waited.elapsed().as_secs_f64());
         }
+        // The configured rates are the ceiling; Kombo's own account of its limit paces below it.
+        // Until an answer told the current window, requests go one at a time (each waiting at
+        // most PROBE_WAIT for the one ahead), so a burst cannot overrun a window it knows
+        // nothing of.
+        let waited = Instant::now();
+        let _probe = loop {
+            let mut probe = None;
+            if !self.budget.is_known(Instant::now())
+                && let Ok(guard) = tokio::time::timeout(PROBE_WAIT, self.probe.lock()).await
+                && !self.budget.is_known(Instant::now())
+            {
+                probe = Some(guard);
+            }
+            match self.budget.reserve(call.is_write(), Instant::now()) {
+                Turn::After(wait) => {
+                    tokio::time::sleep(wait).await;
+                    break probe;
+                }
+                // Asked again after the wait: the next window is learnt like the first.
+                Turn::WindowUsedUp(wait) => tokio::time::sleep(wait).await,
+            }
+        };
+        metrics::histogram!("kombo_rate_limit_wait_seconds", "source" => "kombo")
+            .record(waited.elapsed().as_secs_f64());
+        // Taken after the waits, so that a paced request holds no connection slot.
+        let _slot = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         let span = tracing::info_span!(
             "kombo_request",
             method = %call.method,
@@ -228,15 +268,36 @@ impl KomboClient {
         if let Some(body) = &call.body {
             request = request.json(body);
         }
-        let transport = |error: reqwest::Error| Failure {
-            error: AtsError::Transient {
-                reason: error.without_url().to_string(),
-            },
-            // A write that failed in transit may have been applied.
-            retryable: !call.is_write(),
+        let transport = |error: reqwest::Error| {
+            if error.is_connect() {
+                // Nothing was sent: even a write may be sent again.
+                return Failure {
+                    error: AtsError::Unreachable {
+                        reason: error.without_url().to_string(),
+                    },
+                    retryable: true,
+                };
+            }
+            Failure {
+                error: AtsError::Transient {
+                    reason: error.without_url().to_string(),
+                },
+                // A write that failed in transit may have been applied.
+                retryable: !call.is_write(),
+            }
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
+        if let Some(reported) = Reported::from_headers(response.headers()) {
+            self.budget.observe(
+                reported,
+                status == StatusCode::TOO_MANY_REQUESTS,
+                Instant::now(),
+            );
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!("kombo_rate_limit_remaining")
+                .set(self.budget.left().unwrap_or(reported.remaining) as f64);
+        }
         let retry_after = response
             .headers()
             .get("ratelimit-reset")
@@ -245,6 +306,27 @@ impl KomboClient {
             .map(Duration::from_secs);
         let body = response.bytes().await.map_err(transport)?;
         Ok((status, retry_after, body.to_vec()))
+    }
+
+    /// Forgets the per-integration state (rate limiter, write slots) of integrations that are
+    /// idle: a limiter back to its full burst, no write in flight. Without it both maps keep
+    /// an entry for every integration ever called. Returns how many integrations are still
+    /// tracked.
+    pub fn prune_idle(&self) -> usize {
+        self.integration_rate.retain_recent();
+        self.integration_rate.shrink_to_fit();
+        let mut slots = self
+            .writes_in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Only the map holds an idle entry's `Arc`; a writer holds another while it waits or
+        // writes.
+        slots.retain(|_, slot| {
+            Arc::strong_count(slot) > 1
+                || slot.available_permits() < WRITES_IN_FLIGHT_PER_INTEGRATION
+        });
+        slots.shrink_to_fit();
+        self.integration_rate.len().max(slots.len())
     }
 
     fn write_slots(&self, integration: &IntegrationId) -> Arc<Semaphore> {
@@ -256,5 +338,55 @@ impl KomboClient {
             .entry(integration.as_str().to_owned())
             .or_insert_with(|| Arc::new(Semaphore::new(WRITES_IN_FLIGHT_PER_INTEGRATION)))
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    fn client() -> KomboClient {
+        let mut config = KomboConfig::new(
+            url::Url::parse("http://127.0.0.1:9/v1").unwrap(),
+            SecretString::from("key"),
+        );
+        config.requests_per_second_per_integration = 20;
+        KomboClient::new(config).unwrap()
+    }
+
+    fn integration(name: &str) -> IntegrationId {
+        IntegrationId::parse(format!("greenhouse:{name}")).unwrap()
+    }
+
+    #[test]
+    fn idle_integrations_are_forgotten_and_busy_ones_kept() {
+        let client = client();
+        for n in 0..50 {
+            let key = format!("greenhouse:idle-{n}");
+            assert!(client.integration_rate.check_key(&key).is_ok());
+            drop(client.write_slots(&integration(&format!("idle-{n}"))));
+        }
+        let writing = client.write_slots(&integration("writing"));
+        let permit = writing.try_acquire().unwrap();
+        assert_eq!(client.writes_in_flight.lock().unwrap().len(), 51);
+        assert_eq!(client.integration_rate.len(), 50);
+
+        // One request at 20 per second is forgotten 50 ms later; wait well past that.
+        std::thread::sleep(Duration::from_millis(300));
+        client.prune_idle();
+        assert_eq!(
+            client.integration_rate.len(),
+            0,
+            "idle limiters are dropped"
+        );
+        let slots = client.writes_in_flight.lock().unwrap();
+        assert_eq!(
+            slots.keys().collect::<Vec<_>>(),
+            ["greenhouse:writing"],
+            "an integration with a write in flight keeps its slots"
+        );
+        drop(permit);
     }
 }

@@ -40,7 +40,9 @@ impl Failure {
     pub(crate) fn new(error: AtsError) -> Self {
         let retryable = matches!(
             error,
-            AtsError::RateLimited { .. } | AtsError::Transient { .. }
+            AtsError::RateLimited { .. }
+                | AtsError::Transient { .. }
+                | AtsError::Unreachable { .. }
         );
         Self { error, retryable }
     }
@@ -54,16 +56,8 @@ pub(crate) fn from_response(
     request: RequestKind,
 ) -> Failure {
     let envelope: Option<ErrorEnvelope> = serde_json::from_slice(body).ok();
-    let cursor_refused = request.had_cursor
-        && envelope
-            .as_ref()
-            .is_some_and(|envelope| envelope.error.code == Some(ErrorCode::PlatformInputInvalid));
-    let error = map_envelope(status, retry_after, body, envelope, request);
-    Failure {
-        // The same cursor would be refused again: the pass must start over instead.
-        retryable: Failure::new(error.clone()).retryable && !cursor_refused,
-        error,
-    }
+    // An expired cursor is not retryable: the same cursor would be refused again.
+    Failure::new(map_envelope(status, retry_after, body, envelope, request))
 }
 
 fn map_envelope(
@@ -136,10 +130,10 @@ pub(crate) fn from_code(
         | ErrorCode::PlatformTaskTimedOut => AtsError::Transient {
             reason: format!("{code_name}: {message}"),
         },
-        // Kombo does not say how long a cursor lives; one it no longer accepts means the pass
-        // must start over, which the sync does for a transient failure.
-        ErrorCode::PlatformInputInvalid if request.had_cursor => AtsError::Transient {
-            reason: format!("the page cursor was refused ({code_name}: {message})"),
+        // Kombo does not say how long a cursor lives; one it no longer accepts means the listing
+        // must start over, which the sync pass does.
+        ErrorCode::PlatformInputInvalid if request.had_cursor => AtsError::CursorExpired {
+            message: format!("{code_name}: {message}"),
         },
         ErrorCode::AtsApplicationAlreadyExists => AtsError::AlreadyExists { message },
         ErrorCode::PlatformInputInvalid

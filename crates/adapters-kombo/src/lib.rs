@@ -9,6 +9,7 @@
 //!
 //! [`AtsError`]: domain::ports::AtsError
 
+mod budget;
 mod client;
 mod config;
 mod error;

@@ -2,7 +2,10 @@
 //! `"false"`, multi-value filters comma-separated, empty filters left out.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use domain::ports::{ApplicationQuery, JobQuery, MAX_PAGE_SIZE, PageCursor};
+use domain::ports::{ApplicationQuery, JobQuery, PageCursor};
+
+/// Kombo's largest `page_size` (its default is 100).
+pub const MAX_PAGE_SIZE: u16 = 250;
 
 /// `2026-11-28T10:00:00.000Z`: Kombo refuses `+00:00` offsets.
 pub fn timestamp(at: DateTime<Utc>) -> String {
@@ -147,7 +150,7 @@ mod tests {
         assert_eq!(
             pairs,
             [
-                ("page_size", "100".to_owned()),
+                ("page_size", "250".to_owned()),
                 ("include_deleted", "false".to_owned()),
                 ("ignore_unsupported_filters", "false".to_owned()),
             ]

@@ -260,6 +260,10 @@ async fn a_failed_create_is_never_sent_again() {
         .await
         .unwrap_err();
     assert_eq!(error.kind(), "transient");
+    assert!(
+        error.may_have_been_applied(),
+        "a 5xx may come after the ATS acted"
+    );
     assert_eq!(stub.seen().len(), 1);
 }
 
@@ -374,23 +378,29 @@ async fn a_refused_api_key_is_unauthorized() {
 }
 
 #[tokio::test]
-async fn an_unreachable_server_is_transient() {
+async fn an_unreachable_server_is_unreachable_and_proves_nothing_was_written() {
     let stub = Stub::start(Vec::new()).await;
     let base = stub.base_url();
     drop(stub);
     let mut config = KomboConfig::new(base, "k".to_owned().into());
     config.max_retries = 1;
     config.initial_backoff = Duration::from_millis(1);
-    let error = KomboClient::new(config)
-        .unwrap()
+    let client = KomboClient::new(config).unwrap();
+    let error = client
         .fetch_applications(&integration(), &ApplicationQuery::default(), None)
         .await
         .unwrap_err();
-    assert_eq!(error.kind(), "transient");
+    assert_eq!(error.kind(), "unreachable");
+    let error = client
+        .create_application(&integration(), &new_application())
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), "unreachable");
+    assert!(!error.may_have_been_applied(), "no connection, no create");
 }
 
 #[tokio::test]
-async fn a_refused_cursor_is_transient_and_not_retried() {
+async fn a_refused_cursor_is_reported_expired_and_not_retried() {
     let stub = Stub::start(vec![
         kombo_error(400, "PLATFORM.INPUT_INVALID"),
         page(&["a1"], None),
@@ -404,8 +414,16 @@ async fn a_refused_cursor_is_transient_and_not_retried() {
         )
         .await
         .unwrap_err();
-    assert_eq!(error.kind(), "transient");
-    assert_eq!(stub.seen().len(), 1);
+    assert_eq!(error.kind(), "cursor_expired");
+    assert!(
+        !error.may_have_been_applied(),
+        "a refused read changed nothing"
+    );
+    assert_eq!(
+        stub.seen().len(),
+        1,
+        "the same cursor would be refused again"
+    );
 }
 
 #[tokio::test]

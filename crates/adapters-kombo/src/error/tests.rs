@@ -231,7 +231,7 @@ fn a_refused_cursor_restarts_the_pass_instead_of_retrying() {
         &envelope(Some("PLATFORM.INPUT_INVALID"), "cursor expired"),
         NEXT_PAGE,
     );
-    assert_eq!(failure.error.kind(), "transient");
+    assert_eq!(failure.error.kind(), "cursor_expired");
     assert!(!failure.retryable);
 }
 

@@ -207,7 +207,7 @@ async fn a_response_slower_than_the_timeout_is_transient_after_the_retries() {
 }
 
 #[tokio::test]
-async fn an_expired_cursor_is_transient_and_not_retried() {
+async fn an_expired_cursor_is_reported_as_such_and_not_retried() {
     let sandbox = paged_sandbox().await;
     let handle = sandbox.handle();
     let client = client(&sandbox, Settings::default());
@@ -221,7 +221,7 @@ async fn an_expired_cursor_is_transient_and_not_retried() {
         .fetch_applications(&integration, &small_pages(), first.next)
         .await
         .unwrap_err();
-    assert!(matches!(error, AtsError::Transient { .. }), "{error:?}");
+    assert!(matches!(error, AtsError::CursorExpired { .. }), "{error:?}");
     assert_eq!(handle.request_count(Endpoint::Applications), 2);
     // Starting the pass over works.
     let read = all_applications(&client, FULL, &small_pages())
@@ -255,4 +255,38 @@ async fn a_create_that_failed_is_never_retried() {
         truth_before,
         "nothing was created"
     );
+}
+
+#[tokio::test]
+async fn requests_are_paced_to_the_limit_kombo_reports_without_a_429() {
+    // 12 requests per second for the key, and 30 reads sent at once with the configured rates
+    // far above it: the client learns the window from the answers and spreads the reads.
+    let sandbox = start(
+        SandboxConfig::new("key")
+            .with_integration(
+                IntegrationConfig::new(FULL, "greenhouse", AtsProfile::Full).with_jobs(1, 2),
+            )
+            .with_rate_limit(12, Duration::from_secs(1)),
+    )
+    .await;
+    let client = std::sync::Arc::new(client(&sandbox, without_retries()));
+    let reads: Vec<_> = (0..30)
+        .map(|_| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                client
+                    .fetch_applications(&integration(FULL), &ApplicationQuery::default(), None)
+                    .await
+            })
+        })
+        .collect();
+    let mut failed = Vec::new();
+    for read in reads {
+        if let Err(error) = read.await.unwrap() {
+            failed.push(error.to_string());
+        }
+    }
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(sandbox.handle().rate_limited_count(), 0);
+    assert_eq!(sandbox.handle().request_count(Endpoint::Applications), 30);
 }
