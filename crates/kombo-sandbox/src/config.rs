@@ -99,6 +99,7 @@ pub struct SandboxConfig {
     pub(crate) webhook: Option<WebhookTarget>,
     pub(crate) tick: Option<Duration>,
     pub(crate) listen: SocketAddr,
+    pub(crate) rate_limit: crate::RateLimit,
 }
 
 /// Where webhooks go and the secret they are signed with.
@@ -118,7 +119,16 @@ impl SandboxConfig {
             webhook: None,
             tick: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            rate_limit: crate::RateLimit::default(),
         }
+    }
+
+    /// Kombo's rate limit: `limit` requests per `window` for the API key, counted in real
+    /// time; beyond it, 429 until the window ends.
+    #[must_use]
+    pub fn with_rate_limit(mut self, limit: u64, window: Duration) -> Self {
+        self.rate_limit = crate::RateLimit { limit, window };
+        self
     }
 
     /// One integration per `AtsProfile`, with ids like `acme-greenhouse`.

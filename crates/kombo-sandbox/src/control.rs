@@ -35,6 +35,7 @@ pub(crate) fn router(handle: SandboxHandle) -> Router {
                 .post(add_fault)
                 .delete(clear_faults),
         )
+        .route("/_sandbox/faults/fired", get(fired_faults))
         .route("/_sandbox/requests", get(requests))
         .with_state(handle)
 }
@@ -165,6 +166,10 @@ async fn add_fault(State(handle): State<SandboxHandle>, Json(rule): Json<FaultRu
 async fn clear_faults(State(handle): State<SandboxHandle>) -> Response {
     handle.clear_faults();
     StatusCode::NO_CONTENT.into_response()
+}
+
+async fn fired_faults(State(handle): State<SandboxHandle>) -> Response {
+    Json(handle.fired_faults()).into_response()
 }
 
 async fn requests(State(handle): State<SandboxHandle>) -> Response {

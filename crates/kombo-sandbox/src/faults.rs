@@ -1,5 +1,6 @@
 //! Fault injection: rules that make matching requests fail the ways Kombo and networks fail.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -95,6 +96,21 @@ pub enum Fault {
     DuplicateWebhook,
 }
 
+impl Fault {
+    /// The fault's kind, as counted by [`Faults::fired`]: `Status(503)` → `Status503`.
+    pub fn kind(&self) -> String {
+        match self {
+            Fault::RateLimited { .. } => "RateLimited".to_owned(),
+            Fault::Status(status) => format!("Status{status}"),
+            Fault::Slow(_) => "Slow".to_owned(),
+            Fault::ConnectionDrop => "ConnectionDrop".to_owned(),
+            Fault::TruncatedBody => "TruncatedBody".to_owned(),
+            Fault::ExpiredCursor => "ExpiredCursor".to_owned(),
+            Fault::DuplicateWebhook => "DuplicateWebhook".to_owned(),
+        }
+    }
+}
+
 /// When a rule fires.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Trigger {
@@ -174,11 +190,13 @@ struct ActiveRule {
     seen: u64,
 }
 
-/// The active rules and the generator their probabilities draw from.
+/// The active rules, the generator their probabilities draw from, and how often each kind of
+/// fault fired.
 #[derive(Debug)]
 pub(crate) struct Faults {
     rules: Vec<ActiveRule>,
     rng: StdRng,
+    fired: BTreeMap<String, u64>,
 }
 
 impl Faults {
@@ -186,6 +204,7 @@ impl Faults {
         Self {
             rules: Vec::new(),
             rng: StdRng::seed_from_u64(seed ^ 0x5eed_fa17),
+            fired: BTreeMap::new(),
         }
     }
 
@@ -205,6 +224,12 @@ impl Faults {
             .iter()
             .map(|active| active.rule.clone())
             .collect()
+    }
+
+    /// How many times each kind of fault fired since the sandbox started (kept across rule
+    /// changes).
+    pub(crate) fn fired(&self) -> BTreeMap<String, u64> {
+        self.fired.clone()
     }
 
     /// The fault to apply to a request (`endpoint` set) or a webhook delivery (`None`), using
@@ -239,6 +264,9 @@ impl Faults {
         }
         self.rules
             .retain(|active| active.rule.trigger != Trigger::Next(0));
+        if let Some(fault) = &fired {
+            *self.fired.entry(fault.kind()).or_default() += 1;
+        }
         fired
     }
 }

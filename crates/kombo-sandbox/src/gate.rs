@@ -1,5 +1,5 @@
-//! The layer every `/v1` request passes: counts it, enforces the action concurrency limit,
-//! injects faults and adds Kombo's `ratelimit-*` headers.
+//! The layer every `/v1` request passes: counts it, enforces the rate limit and the action
+//! concurrency limit, injects faults and adds Kombo's `ratelimit-*` headers.
 
 use std::sync::Arc;
 
@@ -11,9 +11,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::errors::KomboError;
 use crate::faults::{Endpoint, Fault};
+use crate::rate_window::Admission;
 use crate::server::Shared;
-
-const RATE_LIMIT: u64 = 300;
 
 pub(crate) async fn gate(
     State(shared): State<Arc<Shared>>,
@@ -24,6 +23,13 @@ pub(crate) async fn gate(
         return next.run(request).await;
     };
     shared.count(endpoint);
+    let admission = shared.admit();
+    if !admission.allowed {
+        return with_rate_limit_headers(
+            KomboError::rate_limited(admission.reset_secs).into_response(),
+            admission,
+        );
+    }
     let integration = match endpoint {
         Endpoint::Integration => request.uri().path().rsplit('/').next().map(str::to_owned),
         _ => request
@@ -40,7 +46,10 @@ pub(crate) async fn gate(
     let action_slot = match (&integration, endpoint.is_action()) {
         (Some(integration), true) => {
             if !shared.action_started(integration) {
-                return with_rate_limit_headers(KomboError::concurrency_limited().into_response());
+                return with_rate_limit_headers(
+                    KomboError::concurrency_limited().into_response(),
+                    admission,
+                );
             }
             Some(integration.clone())
         }
@@ -66,20 +75,21 @@ pub(crate) async fn gate(
     if let Some(integration) = action_slot {
         shared.action_finished(&integration);
     }
-    with_rate_limit_headers(response)
+    with_rate_limit_headers(response, admission)
 }
 
-fn with_rate_limit_headers(mut response: Response) -> Response {
+/// The window's account, unless the answer set its own (an injected 429 says 0 remaining).
+fn with_rate_limit_headers(mut response: Response, admission: Admission) -> Response {
     let headers = response.headers_mut();
     headers
         .entry("ratelimit-limit")
-        .or_insert(HeaderValue::from(RATE_LIMIT));
+        .or_insert(HeaderValue::from(admission.limit));
     headers
         .entry("ratelimit-remaining")
-        .or_insert(HeaderValue::from(RATE_LIMIT - 1));
+        .or_insert(HeaderValue::from(admission.remaining));
     headers
         .entry("ratelimit-reset")
-        .or_insert(HeaderValue::from(60_u64));
+        .or_insert(HeaderValue::from(admission.reset_secs));
     response
 }
 

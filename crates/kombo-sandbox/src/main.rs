@@ -42,6 +42,13 @@ struct Args {
     /// The secret webhooks are signed with.
     #[arg(long, env = "KOMBO_SANDBOX_WEBHOOK_SECRET", requires = "webhook_url")]
     webhook_secret: Option<String>,
+    /// Kombo's rate limit: this many requests per `--rate-window` for the API key, then 429
+    /// (default 10 000 per 10 s; Kombo documents 300 per minute as an example).
+    #[arg(long)]
+    rate_limit: Option<u64>,
+    /// The rate limit's window (e.g. `60s`).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
+    rate_window: Duration,
     /// The API key to accept (default: derived from the seed).
     #[arg(long, env = "KOMBO_SANDBOX_API_KEY")]
     api_key: Option<String>,
@@ -62,6 +69,9 @@ async fn main() -> anyhow::Result<()> {
     };
     if let Some(api_key) = args.api_key {
         config = config.with_api_key(api_key);
+    }
+    if let Some(limit) = args.rate_limit {
+        config = config.with_rate_limit(limit, args.rate_window);
     }
     let mut listen = args.listen;
     if let Some(port) = args.port {

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::SandboxConfig;
 use crate::faults::{Endpoint, FaultRule, Faults};
+use crate::rate_window::{Admission, RateWindow};
 use crate::truth::TruthEntry;
 use crate::webhooks::{self, Delivery};
 use crate::world::World;
@@ -36,6 +37,8 @@ pub(crate) struct Shared {
     requests: [AtomicU64; Endpoint::ALL.len()],
     actions_in_flight: Mutex<HashMap<String, usize>>,
     deliveries: Option<mpsc::UnboundedSender<Delivery>>,
+    rate: Mutex<RateWindow>,
+    rate_limited: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -55,6 +58,15 @@ impl Shared {
 
     pub(crate) fn count(&self, endpoint: Endpoint) {
         self.requests[endpoint.slot()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request against the rate limit; a refusal is counted too.
+    pub(crate) fn admit(&self) -> Admission {
+        let admission = lock(&self.rate).admit(tokio::time::Instant::now());
+        if !admission.allowed {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+        admission
     }
 
     /// Registers one more action in flight for `integration`; `false` when that exceeds Kombo's
@@ -141,6 +153,8 @@ impl Sandbox {
             requests: Default::default(),
             actions_in_flight: Mutex::new(HashMap::new()),
             deliveries: sender,
+            rate: Mutex::new(RateWindow::new(config.rate_limit)),
+            rate_limited: AtomicU64::new(0),
         });
         if let Some((receiver, target)) = webhook_parts {
             background.push(tokio::spawn(webhooks::send_all(
@@ -369,7 +383,18 @@ impl SandboxHandle {
         self.shared.faults().rules()
     }
 
+    /// How many times each kind of fault fired (`Status503`, `RateLimited`, `DuplicateWebhook`,
+    /// ...), since the sandbox started.
+    pub fn fired_faults(&self) -> std::collections::BTreeMap<String, u64> {
+        self.shared.faults().fired()
+    }
+
     /// How many requests reached `endpoint`, failed ones included.
+    /// Requests answered 429 because the rate limit was used up (injected faults apart).
+    pub fn rate_limited_count(&self) -> u64 {
+        self.shared.rate_limited.load(Ordering::Relaxed)
+    }
+
     pub fn request_count(&self, endpoint: Endpoint) -> u64 {
         self.shared.requests[endpoint.slot()].load(Ordering::Relaxed)
     }

@@ -278,6 +278,15 @@ async fn the_control_api_drives_the_sandbox_over_http() {
         .await
         .unwrap();
     assert_eq!(counts["Jobs"], 1);
+    let fired: Value = http
+        .get(format!("{control}/faults/fired"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fired, json!({"Status503": 1}), "only the 503 rule fired");
     let unknown = http
         .get(format!("{control}/truth/nobody"))
         .send()
