@@ -1,8 +1,9 @@
 //! The append-only event feed: appending with a gap-free sequence, the outbox rows that follow
 //! each event, reading by cursor, and waiting for new events.
 //!
-//! Every append takes the single row of `feed_counter` first (`FOR UPDATE` on PostgreSQL; on
-//! SQLite the transaction already holds the database's write lock), so appends are serialized:
+//! Every append takes the single row of `feed_counter` (its `UPDATE` locks the row on
+//! PostgreSQL; on SQLite the transaction already holds the database's write lock) before it
+//! numbers its events, so appends are serialized:
 //! a transaction that gets sequences 6..8 cannot commit before the one that got 1..5, and a
 //! reader never sees a sequence before every lower one is visible.
 
@@ -10,17 +11,17 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use domain::ports::{EventReader, FeedQuery, MAX_FEED_LIMIT, StoreError};
 use domain::{ChangeEvent, FeedEvent};
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::watch;
 
-use crate::entity::{event, feed_counter, webhook_delivery, webhook_endpoint};
+use crate::entity::{event, feed_counter};
 use crate::error::OrStoreError;
+use crate::outbox;
 use crate::rows::{from_json, to_json};
-use crate::store::{Backend, Store, execute};
+use crate::store::{Backend, Store};
 
 /// The PostgreSQL channel appends notify, with the new feed head as payload.
 pub(crate) const NOTIFY_CHANNEL: &str = "stagewatch_events";
@@ -70,18 +71,18 @@ impl Store {
         if events.is_empty() {
             return Ok(Appended::default());
         }
-        let lock = match self.backend {
-            Backend::Postgres => "SELECT last_sequence FROM feed_counter WHERE id = 1 FOR UPDATE",
-            Backend::Sqlite => "SELECT last_sequence FROM feed_counter WHERE id = 1",
-        };
-        let head: i64 = tx
-            .query_one_raw(self.statement(lock, vec![]))
+        // The feed counter is taken first: concurrent appends of the same event must leave one
+        // copy, so the lookup of ids already stored has to see every earlier append. On SQLite
+        // the transaction already holds the database's write lock.
+        if self.backend == Backend::Postgres {
+            tx.query_one_raw(self.statement(
+                "SELECT last_sequence FROM feed_counter WHERE id = 1 FOR UPDATE",
+                vec![],
+            ))
             .await
             .or_store_error()?
-            .ok_or_else(|| StoreError::Corrupt("feed_counter has no row".to_owned()))?
-            .try_get("", "last_sequence")
-            .or_store_error()?;
-
+            .ok_or_else(|| StoreError::Corrupt("feed_counter has no row".to_owned()))?;
+        }
         let mut stored: HashSet<String> = HashSet::new();
         for chunk in events.chunks(CHUNK) {
             let ids = chunk.iter().map(|e| e.id.as_str().to_owned());
@@ -104,16 +105,30 @@ impl Store {
         }
 
         let count = i64::try_from(fresh.len()).expect("a batch of events fits in i64");
-        let new_head = head + count;
-        execute(
-            tx,
-            self.statement(
-                "UPDATE feed_counter SET last_sequence = $1 WHERE id = 1",
-                vec![new_head.into()],
-            ),
-        )
-        .await
-        .or_store_error()?;
+        // One statement reserves the sequences and (on PostgreSQL) queues the notification,
+        // delivered on commit and only if the transaction commits.
+        let reserve = match self.backend {
+            Backend::Postgres => {
+                "UPDATE feed_counter SET last_sequence = last_sequence + $1 WHERE id = 1 \
+                 RETURNING last_sequence, pg_notify($2, last_sequence::text)::text AS notified"
+            }
+            Backend::Sqlite => {
+                "UPDATE feed_counter SET last_sequence = last_sequence + $1 WHERE id = 1 \
+                 RETURNING last_sequence"
+            }
+        };
+        let mut values: Vec<sea_orm::Value> = vec![count.into()];
+        if self.backend == Backend::Postgres {
+            values.push(NOTIFY_CHANNEL.into());
+        }
+        let new_head: i64 = tx
+            .query_one_raw(self.statement(reserve, values))
+            .await
+            .or_store_error()?
+            .ok_or_else(|| StoreError::Corrupt("feed_counter has no row".to_owned()))?
+            .try_get("", "last_sequence")
+            .or_store_error()?;
+        let head = new_head - count;
 
         let rows: Vec<event::Model> = fresh
             .iter()
@@ -135,98 +150,13 @@ impl Store {
                 .await
                 .or_store_error()?;
         }
-        self.queue_deliveries(tx, &rows).await?;
+        outbox::queue(tx, &rows).await?;
 
-        if self.backend == Backend::Postgres {
-            // Delivered on commit, and only if the transaction commits.
-            execute(
-                tx,
-                self.statement(
-                    "SELECT pg_notify($1, $2)",
-                    vec![NOTIFY_CHANNEL.into(), new_head.to_string().into()],
-                ),
-            )
-            .await
-            .or_store_error()?;
-        }
         Ok(Appended {
             count: u64::try_from(count).unwrap_or_default(),
             head: Some(new_head),
         })
     }
-
-    /// Queues one delivery per (event, enabled endpoint that wants its type).
-    async fn queue_deliveries<C: ConnectionTrait>(
-        &self,
-        tx: &C,
-        events: &[event::Model],
-    ) -> Result<(), StoreError> {
-        let endpoints = webhook_endpoint::Entity::find()
-            .filter(webhook_endpoint::Column::Enabled.eq(true))
-            .all(tx)
-            .await
-            .or_store_error()?;
-        if endpoints.is_empty() {
-            return Ok(());
-        }
-        let mut filters = Vec::with_capacity(endpoints.len());
-        for endpoint in &endpoints {
-            let types: Vec<String> =
-                from_json("webhook endpoint event types", &endpoint.event_types)?;
-            filters.push((endpoint.id.clone(), types));
-        }
-        let deliveries: Vec<webhook_delivery::ActiveModel> = events
-            .iter()
-            .flat_map(|event| {
-                filters
-                    .iter()
-                    .filter(|(_, types)| types.is_empty() || types.contains(&event.event_type))
-                    .map(|(endpoint, _)| {
-                        new_delivery(endpoint, event.sequence, &event.event_id, event.detected_at)
-                    })
-            })
-            .collect();
-        insert_deliveries(tx, deliveries).await
-    }
-}
-
-/// A pending delivery of one event to one endpoint, due at once.
-pub(crate) fn new_delivery(
-    endpoint: &str,
-    sequence: i64,
-    event_id: &str,
-    now: DateTime<Utc>,
-) -> webhook_delivery::ActiveModel {
-    use sea_orm::ActiveValue::{NotSet, Set};
-    webhook_delivery::ActiveModel {
-        id: NotSet,
-        endpoint_id: Set(endpoint.to_owned()),
-        event_sequence: Set(sequence),
-        event_id: Set(event_id.to_owned()),
-        status: Set("pending".to_owned()),
-        attempts: Set(0),
-        next_attempt_at: Set(Some(now)),
-        lease_expires_at: Set(None),
-        last_status_code: Set(None),
-        last_error: Set(None),
-        created_at: Set(now),
-        finished_at: Set(None),
-    }
-}
-
-pub(crate) async fn insert_deliveries<C: ConnectionTrait>(
-    tx: &C,
-    deliveries: Vec<webhook_delivery::ActiveModel>,
-) -> Result<(), StoreError> {
-    let mut deliveries = deliveries.into_iter().peekable();
-    while deliveries.peek().is_some() {
-        let chunk: Vec<_> = deliveries.by_ref().take(CHUNK).collect();
-        webhook_delivery::Entity::insert_many(chunk)
-            .exec_without_returning(tx)
-            .await
-            .or_store_error()?;
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -243,6 +173,17 @@ impl EventReader for Store {
             select = select.filter(event::Column::IntegrationId.eq(integration.as_str()));
         }
         let rows = select.all(&self.db).await.or_store_error()?;
+        // Read after the events: a prune that removed some of them committed its mark with
+        // the deletion, so it is seen here.
+        if let Some(after) = query.after {
+            let pruned_through = self.pruned_through().await?;
+            if after < pruned_through {
+                return Err(StoreError::FeedPruned {
+                    after,
+                    pruned_through,
+                });
+            }
+        }
         rows.into_iter()
             .map(|row| {
                 Ok(FeedEvent {

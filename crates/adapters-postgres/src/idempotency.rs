@@ -1,6 +1,8 @@
 //! Idempotency keys for the API's unsafe requests: the first request with a key runs, a
 //! concurrent repeat is told it is in flight, a later repeat gets the stored response, and the
-//! same key with a different request is refused.
+//! same key with a different request is refused. A request whose effect in the ATS is unknown
+//! (Kombo's answer was lost, or the process died while it ran) keeps its key as "outcome
+//! unknown": repeating it could do the same thing twice.
 
 use chrono::{DateTime, Utc};
 use domain::ports::StoreError;
@@ -13,6 +15,11 @@ use crate::store::Store;
 
 const IN_FLIGHT: &str = "in_flight";
 const COMPLETED: &str = "completed";
+const OUTCOME_UNKNOWN: &str = "outcome_unknown";
+
+/// A request still in flight after this long was cut off (its process died): longer than any
+/// request may run, the API's request timeout included.
+pub(crate) const IN_FLIGHT_ABANDONED_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 /// What `begin_idempotent` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +32,8 @@ pub enum IdempotencyClaim {
     Completed { status: u16, body: String },
     /// The key was used for a different request.
     Mismatch,
+    /// The request ran, but whether it took effect is unknown; `detail` says why.
+    OutcomeUnknown { detail: String },
 }
 
 impl Store {
@@ -80,8 +89,42 @@ impl Store {
                     .map_err(|_| StoreError::Corrupt(format!("stored response status {status}")))?,
                 body,
             }),
+            (OUTCOME_UNKNOWN, _, detail) => Ok(IdempotencyClaim::OutcomeUnknown {
+                detail: detail.unwrap_or_default(),
+            }),
+            (IN_FLIGHT, _, _) if stored.created_at < now - IN_FLIGHT_ABANDONED_AFTER => {
+                let detail = format!(
+                    "the request that used this key at {} never finished (its process stopped)",
+                    stored.created_at.to_rfc3339()
+                );
+                self.mark_outcome_unknown(scope, key, &detail).await?;
+                Ok(IdempotencyClaim::OutcomeUnknown { detail })
+            }
             _ => Ok(IdempotencyClaim::InFlight),
         }
+    }
+
+    /// Keeps a started request's key as "outcome unknown": its effect may have happened, so a
+    /// repeat must not run it again.
+    pub async fn mark_outcome_unknown(
+        &self,
+        scope: &str,
+        key: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        idempotency_key::Entity::update_many()
+            .set(idempotency_key::ActiveModel {
+                state: Set(OUTCOME_UNKNOWN.to_owned()),
+                response_body: Set(Some(detail.to_owned())),
+                ..Default::default()
+            })
+            .filter(idempotency_key::Column::Scope.eq(scope))
+            .filter(idempotency_key::Column::Key.eq(key))
+            .filter(idempotency_key::Column::State.eq(IN_FLIGHT))
+            .exec(&self.db)
+            .await
+            .or_store_error()?;
+        Ok(())
     }
 
     /// Stores the response of a started request, for its repeats.
@@ -109,7 +152,7 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets a started request that failed without an answer worth repeating, so that the
+    /// Forgets a started request that failed in a way that proves it had no effect, so that the
     /// key can be used again.
     pub async fn abandon_idempotent(&self, scope: &str, key: &str) -> Result<(), StoreError> {
         idempotency_key::Entity::delete_many()

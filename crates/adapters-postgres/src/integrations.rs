@@ -5,12 +5,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use domain::event::FailureReport;
-use domain::ports::StoreError;
+use domain::ports::{LeaseEpoch, StoreError};
 use domain::{Capabilities, ChangeEvent, IntegrationId, IntegrationStatus};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-};
+use sea_orm::{EntityTrait, IntoActiveModel, QueryOrder};
 
 use crate::entity::integration;
 use crate::error::OrStoreError;
@@ -48,7 +46,34 @@ pub struct IntegrationRecord {
     pub deletions_held: bool,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<DateTime<Utc>>,
+    /// The fencing token of the last claim: a pass writes with the epoch it claimed.
+    pub lease_epoch: LeaseEpoch,
     pub created_at: DateTime<Utc>,
+}
+
+/// What became of a status from a Kombo webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusApplied {
+    Applied,
+    /// A state Kombo stamped later was applied before: this one is dropped.
+    Stale,
+    /// The integration is not registered; nothing appended.
+    Unknown,
+}
+
+/// The result of claiming one integration's lease on demand (`stagewatch sync`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one per claim, read once: boxing buys nothing
+pub enum Claim {
+    /// The lease is ours; the record as claimed.
+    Claimed(IntegrationRecord),
+    /// Another process holds the lease.
+    HeldBy {
+        owner: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// The integration is not registered.
+    Unknown,
 }
 
 /// The result of registering an integration.
@@ -94,6 +119,7 @@ pub(crate) fn record_from_row(row: integration::Model) -> Result<IntegrationReco
         deletions_held: row.deletions_held,
         lease_owner: row.lease_owner,
         lease_expires_at: row.lease_expires_at,
+        lease_epoch: LeaseEpoch(row.lease_epoch),
         created_at: row.created_at,
     })
 }
@@ -130,6 +156,8 @@ impl Store {
             deletions_held: false,
             lease_owner: None,
             lease_expires_at: None,
+            lease_epoch: 0,
+            status_updated_at: None,
             created_at: now,
         };
         let inserted = integration::Entity::insert(row.into_active_model())
@@ -210,39 +238,54 @@ impl Store {
         Ok(touched > 0)
     }
 
-    /// Records Kombo's status of the integration with its events, atomically; false (and
-    /// nothing appended) when not registered.
+    /// Records Kombo's status of the integration with its events, atomically, unless a state
+    /// Kombo stamped later (`updated_at`) was applied already: webhooks may arrive out of
+    /// order, and the older state must not win. With `updated_at` `None` (Kombo sent no time)
+    /// the state is applied and the stored time kept.
     pub async fn set_status(
         &self,
         id: &IntegrationId,
         status: IntegrationStatus,
+        updated_at: Option<DateTime<Utc>>,
         events: Vec<ChangeEvent>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<StatusApplied, StoreError> {
         let tx = self.begin_write().await?;
         let touched = execute(
             &tx,
             self.statement(
-                "UPDATE integrations SET status = $1 WHERE id = $2",
-                vec![enum_text(&status).into(), id.as_str().into()],
+                "UPDATE integrations SET status = $1, \
+                   status_updated_at = COALESCE($3, status_updated_at) \
+                 WHERE id = $2 \
+                   AND ($3 IS NULL OR status_updated_at IS NULL OR status_updated_at < $3)",
+                vec![
+                    enum_text(&status).into(),
+                    id.as_str().into(),
+                    updated_at.into(),
+                ],
             ),
         )
         .await
         .or_store_error()?;
         if touched == 0 {
             tx.rollback().await.or_store_error()?;
-            return Ok(false);
+            return Ok(if self.integration(id).await?.is_some() {
+                StatusApplied::Stale
+            } else {
+                StatusApplied::Unknown
+            });
         }
         let appended = self.append_in(&tx, &events).await?;
         tx.commit().await.or_store_error()?;
         self.announce(appended.head);
-        Ok(true)
+        Ok(StatusApplied::Applied)
     }
 
     /// Claims up to `limit` integrations due for a sync (not paused, `next_sync_at <= now`,
-    /// lease free or expired) for `owner` until `now + lease`. On PostgreSQL the candidates are
-    /// locked with `FOR UPDATE SKIP LOCKED`, so concurrent claimers on other replicas take
-    /// different integrations instead of queueing behind each other; on SQLite the statement
-    /// runs under the database's single write lock.
+    /// lease free or expired) for `owner` until `now + lease`, increasing each one's fencing
+    /// token (`lease_epoch`). On PostgreSQL the candidates are locked with
+    /// `FOR UPDATE SKIP LOCKED`, so concurrent claimers on other replicas take different
+    /// integrations instead of queueing behind each other; on SQLite the statement runs under
+    /// the database's single write lock.
     pub async fn claim_due(
         &self,
         owner: &str,
@@ -258,12 +301,14 @@ impl Store {
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "UPDATE integrations SET lease_owner = $1, lease_expires_at = $2 \
+            "UPDATE integrations SET lease_owner = $1, lease_expires_at = $2, \
+               lease_epoch = lease_epoch + 1 \
              WHERE id IN (SELECT id FROM integrations \
                WHERE paused = $3 AND next_sync_at <= $4 \
                  AND (lease_expires_at IS NULL OR lease_expires_at <= $4) \
                ORDER BY next_sync_at, id LIMIT $5 {lock}) \
-             RETURNING *"
+             RETURNING {columns}",
+            columns = Store::returning::<integration::Entity>()
         );
         let statement = self.statement(
             sql,
@@ -284,19 +329,66 @@ impl Store {
         rows.into_iter().map(record_from_row).collect()
     }
 
-    /// Extends `owner`'s lease; false when the lease is no longer `owner`'s.
-    pub async fn renew_lease(
+    /// Claims one integration's lease for `owner` whether it is due or not (a sync on demand),
+    /// increasing its fencing token; says who holds it when its lease is taken and unexpired.
+    pub async fn claim_integration(
         &self,
         id: &IntegrationId,
         owner: &str,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let statement = self.statement(
+            format!(
+                "UPDATE integrations SET lease_owner = $1, lease_expires_at = $2, \
+                   lease_epoch = lease_epoch + 1 \
+                 WHERE id = $3 AND (lease_expires_at IS NULL OR lease_expires_at <= $4) \
+                 RETURNING {}",
+                Store::returning::<integration::Entity>()
+            ),
+            vec![
+                owner.into(),
+                after(now, lease).into(),
+                id.as_str().into(),
+                now.into(),
+            ],
+        );
+        let claimed = integration::Entity::find()
+            .from_raw_sql(statement)
+            .one(&self.db)
+            .await
+            .or_store_error()?;
+        if let Some(row) = claimed {
+            return Ok(Claim::Claimed(record_from_row(row)?));
+        }
+        Ok(match self.integration(id).await? {
+            None => Claim::Unknown,
+            Some(record) => Claim::HeldBy {
+                owner: record.lease_owner.unwrap_or_default(),
+                expires_at: record.lease_expires_at.unwrap_or(now),
+            },
+        })
+    }
+
+    /// Extends the lease of a claim (`claimed`, as [`Self::claim_due`] or
+    /// [`Self::claim_integration`] returned it); false when the integration was claimed again
+    /// since, so the lease is lost.
+    pub async fn renew_lease(
+        &self,
+        claimed: &IntegrationRecord,
         lease: Duration,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let touched = execute(
             &self.db,
             self.statement(
-                "UPDATE integrations SET lease_expires_at = $1 WHERE id = $2 AND lease_owner = $3",
-                vec![after(now, lease).into(), id.as_str().into(), owner.into()],
+                "UPDATE integrations SET lease_expires_at = $1 \
+                 WHERE id = $2 AND lease_epoch = $3 AND lease_owner IS NOT NULL",
+                vec![
+                    after(now, lease).into(),
+                    claimed.id.as_str().into(),
+                    claimed.lease_epoch.0.into(),
+                ],
             ),
         )
         .await
@@ -304,31 +396,36 @@ impl Store {
         Ok(touched > 0)
     }
 
-    /// Gives up `owner`'s lease and schedules the next sync. A lease that passed to another
-    /// owner in the meantime is left alone.
+    /// Gives up a claim's lease and schedules the next sync at `next_sync_at` — or earlier,
+    /// when a webhook or an API call made the integration due while the pass ran: that request
+    /// moved `next_sync_at` away from the value the claim saw, and the comparison happens in
+    /// the same statement, so a request arriving during the release is never overwritten. A
+    /// lease that passed to another claim in the meantime is left alone.
     pub async fn release_lease(
         &self,
-        id: &IntegrationId,
-        owner: &str,
+        claimed: &IntegrationRecord,
         next_sync_at: DateTime<Utc>,
         full_pass_done_at: Option<DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let mut active = integration::ActiveModel {
-            lease_owner: Set(None),
-            lease_expires_at: Set(None),
-            next_sync_at: Set(next_sync_at),
-            ..Default::default()
-        };
-        if let Some(at) = full_pass_done_at {
-            active.last_full_pass_at = Set(Some(at));
-        }
-        integration::Entity::update_many()
-            .set(active)
-            .filter(integration::Column::Id.eq(id.as_str()))
-            .filter(integration::Column::LeaseOwner.eq(owner))
-            .exec(&self.db)
-            .await
-            .or_store_error()?;
+        execute(
+            &self.db,
+            self.statement(
+                "UPDATE integrations SET lease_owner = NULL, lease_expires_at = NULL, \
+                   next_sync_at = CASE WHEN next_sync_at <> $1 AND next_sync_at < $2 \
+                     THEN next_sync_at ELSE $2 END, \
+                   last_full_pass_at = COALESCE($3, last_full_pass_at) \
+                 WHERE id = $4 AND lease_epoch = $5",
+                vec![
+                    claimed.next_sync_at.into(),
+                    next_sync_at.into(),
+                    full_pass_done_at.into(),
+                    claimed.id.as_str().into(),
+                    claimed.lease_epoch.0.into(),
+                ],
+            ),
+        )
+        .await
+        .or_store_error()?;
         Ok(())
     }
 }

@@ -18,14 +18,16 @@ mod operations;
 mod outbox;
 mod pipelines;
 mod reads;
+mod retention;
 mod rows;
+mod statistics;
 mod store;
 mod tracker;
 mod visits;
 mod webhooks;
 
 pub use idempotency::IdempotencyClaim;
-pub use integrations::{IntegrationRecord, NewIntegration, Registered};
+pub use integrations::{Claim, IntegrationRecord, NewIntegration, Registered, StatusApplied};
 pub use outbox::{
     AttemptOutcome, AttemptRecord, DeliveryAttempt, DeliveryRecord, DeliveryStatus, DueDelivery,
 };
@@ -33,6 +35,6 @@ pub use reads::{
     ApplicationCursor, ApplicationFilter, ApplicationRecord, JobOverview, StageCount, StageVisit,
 };
 pub use store::{Backend, Store, StoreOptions, redacted_url};
-pub use webhooks::{EndpointRecord, EndpointUpdate, NewEndpoint, generate_secret};
+pub use webhooks::{EndpointRecord, EndpointUpdate, NewEndpoint};
 
 pub use domain::ports::StoreError;

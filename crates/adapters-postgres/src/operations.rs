@@ -1,10 +1,10 @@
-//! Small reads for operators and the API: feed positions by time, and the outbox's lag.
+//! Small reads for operators and the API: feed positions by time.
 
 use chrono::{DateTime, Utc};
 use domain::ports::StoreError;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use crate::entity::{event, webhook_delivery};
+use crate::entity::event;
 use crate::error::OrStoreError;
 use crate::store::Store;
 
@@ -32,21 +32,5 @@ impl Store {
             .await
             .or_store_error()?;
         Ok(first.zip(last).map(|(f, l)| (f.sequence, l.sequence)))
-    }
-
-    /// How long the oldest due, undelivered webhook delivery has been waiting; zero when none
-    /// is due.
-    pub async fn outbox_lag(&self, now: DateTime<Utc>) -> Result<std::time::Duration, StoreError> {
-        let oldest = webhook_delivery::Entity::find()
-            .filter(webhook_delivery::Column::Status.eq("pending"))
-            .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
-            .order_by_asc(webhook_delivery::Column::NextAttemptAt)
-            .one(&self.db)
-            .await
-            .or_store_error()?;
-        Ok(oldest
-            .and_then(|d| d.next_attempt_at)
-            .and_then(|due| (now - due).to_std().ok())
-            .unwrap_or_default())
     }
 }

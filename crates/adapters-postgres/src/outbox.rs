@@ -1,6 +1,10 @@
-//! The webhook outbox: one delivery row per (event, endpoint), written in the transaction that
-//! appends the event, claimed by delivery workers with a lease, and finished by recording each
-//! attempt.
+//! The webhook outbox, all of its SQL: one delivery row per (event, endpoint) queued in the
+//! transaction that appends the event ([`queue`]), claimed by delivery workers with a lease,
+//! finished by recording each attempt, listed, replayed, and measured ([`Store::outbox_lag`]).
+//!
+//! A claim counts the attempt it makes, and an attempt is recorded only by the claim that made
+//! it: a worker whose lease ran out (and whose delivery another worker claimed since) cannot
+//! overwrite the newer claim's outcome.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -10,12 +14,12 @@ use domain::FeedEvent;
 use domain::ports::StoreError;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::entity::{event, webhook_attempt, webhook_delivery, webhook_endpoint};
 use crate::error::OrStoreError;
-use crate::feed::{CHUNK, new_delivery};
+use crate::feed::CHUNK;
 use crate::rows::{after, from_json};
 use crate::store::{Backend, Store, execute};
 use crate::webhooks::{EndpointRecord, endpoint_from_row};
@@ -31,7 +35,8 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
-    fn as_str(self) -> &'static str {
+    /// The stored (and listed) name: `pending`, `delivered` or `failed`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Delivered => "delivered",
@@ -55,7 +60,7 @@ impl DeliveryStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueDelivery {
     pub delivery_id: i64,
-    /// 1 for the first attempt.
+    /// 1 for the first attempt; counted by the claim, and the claim's token when recording.
     pub attempt: u32,
     pub endpoint: EndpointRecord,
     pub event: FeedEvent,
@@ -126,10 +131,86 @@ fn delivery_from_row(row: webhook_delivery::Model) -> Result<DeliveryRecord, Sto
     })
 }
 
+/// Queues one delivery per (event, enabled endpoint that wants its type), in the caller's
+/// transaction: the append's, so an event and its deliveries commit together.
+pub(crate) async fn queue<C: ConnectionTrait>(
+    tx: &C,
+    events: &[event::Model],
+) -> Result<(), StoreError> {
+    let endpoints = webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::Enabled.eq(true))
+        .all(tx)
+        .await
+        .or_store_error()?
+        .into_iter()
+        .map(endpoint_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    if endpoints.is_empty() {
+        return Ok(());
+    }
+    let deliveries: Vec<webhook_delivery::ActiveModel> = events
+        .iter()
+        .flat_map(|event| {
+            endpoints
+                .iter()
+                .filter(|endpoint| endpoint.wants(&event.event_type))
+                .map(|endpoint| {
+                    new_delivery(
+                        &endpoint.id,
+                        event.sequence,
+                        &event.event_id,
+                        event.detected_at,
+                    )
+                })
+        })
+        .collect();
+    insert_deliveries(tx, deliveries).await
+}
+
+/// A pending delivery of one event to one endpoint, due at once.
+fn new_delivery(
+    endpoint: &str,
+    sequence: i64,
+    event_id: &str,
+    now: DateTime<Utc>,
+) -> webhook_delivery::ActiveModel {
+    webhook_delivery::ActiveModel {
+        id: NotSet,
+        endpoint_id: Set(endpoint.to_owned()),
+        event_sequence: Set(sequence),
+        event_id: Set(event_id.to_owned()),
+        status: Set(DeliveryStatus::Pending.as_str().to_owned()),
+        attempts: Set(0),
+        next_attempt_at: Set(Some(now)),
+        lease_expires_at: Set(None),
+        last_status_code: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        finished_at: Set(None),
+    }
+}
+
+async fn insert_deliveries<C: ConnectionTrait>(
+    tx: &C,
+    deliveries: Vec<webhook_delivery::ActiveModel>,
+) -> Result<(), StoreError> {
+    let mut deliveries = deliveries.into_iter().peekable();
+    while deliveries.peek().is_some() {
+        let chunk: Vec<_> = deliveries.by_ref().take(CHUNK).collect();
+        webhook_delivery::Entity::insert_many(chunk)
+            .exec_without_returning(tx)
+            .await
+            .or_store_error()?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Claims up to `limit` pending deliveries due at `now` to enabled endpoints, oldest event
     /// first, leased until `now + lease` so that a crashed worker's deliveries are retried.
-    /// On PostgreSQL concurrent workers skip each other's rows (`FOR UPDATE SKIP LOCKED`).
+    /// The claim counts the attempt (so an attempt that never gets recorded, by a worker that
+    /// crashed or hung, still counts towards giving up). On PostgreSQL concurrent workers skip
+    /// each other's rows (`FOR UPDATE SKIP LOCKED`).
     pub async fn claim_due_deliveries(
         &self,
         now: DateTime<Utc>,
@@ -144,13 +225,14 @@ impl Store {
             Backend::Sqlite => "",
         };
         let sql = format!(
-            "UPDATE webhook_deliveries SET lease_expires_at = $1 \
+            "UPDATE webhook_deliveries SET lease_expires_at = $1, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM webhook_deliveries \
                WHERE status = $2 AND next_attempt_at <= $3 \
                  AND (lease_expires_at IS NULL OR lease_expires_at <= $3) \
                  AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE enabled = $4) \
                ORDER BY event_sequence, id LIMIT $5 {lock}) \
-             RETURNING *"
+             RETURNING {columns}",
+            columns = Store::returning::<webhook_delivery::Entity>()
         );
         let statement = self.statement(
             sql,
@@ -207,7 +289,7 @@ impl Store {
                 })?;
                 Ok(DueDelivery {
                     delivery_id: row.id,
-                    attempt: u32::try_from(row.attempts).unwrap_or_default() + 1,
+                    attempt: u32::try_from(row.attempts).unwrap_or_default(),
                     endpoint,
                     event,
                 })
@@ -215,15 +297,51 @@ impl Store {
             .collect()
     }
 
-    /// Records an attempt and what follows it, and frees the delivery's lease.
+    /// Records attempt number `claimed_attempt` and what follows it, and frees the delivery's
+    /// lease, only while that claim is the delivery's latest: false (and nothing written) when
+    /// the lease ran out and another claim was made since, or the delivery is no longer pending.
+    /// So a worker that outlived its lease cannot turn a delivered event back to pending or
+    /// failed.
     pub async fn record_attempt(
         &self,
         delivery_id: i64,
+        claimed_attempt: u32,
         attempt: &DeliveryAttempt,
         next: AttemptOutcome,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
+        let (status, next_attempt_at, finished_at) = match next {
+            AttemptOutcome::Delivered => (DeliveryStatus::Delivered, None, Some(attempt.at)),
+            AttemptOutcome::RetryAt(at) => (DeliveryStatus::Pending, Some(at), None),
+            AttemptOutcome::GiveUp => (DeliveryStatus::Failed, None, Some(attempt.at)),
+        };
         let tx = self.begin_write().await?;
-        let delivery = webhook_delivery::Entity::find_by_id(delivery_id)
+        let fenced = webhook_delivery::Entity::update_many()
+            .set(webhook_delivery::ActiveModel {
+                status: Set(status.as_str().to_owned()),
+                next_attempt_at: Set(next_attempt_at),
+                lease_expires_at: Set(None),
+                last_status_code: Set(attempt.status_code.map(i32::from)),
+                last_error: Set(attempt.error.clone()),
+                finished_at: Set(finished_at),
+                ..Default::default()
+            })
+            .filter(webhook_delivery::Column::Id.eq(delivery_id))
+            .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+            .filter(
+                webhook_delivery::Column::Attempts
+                    .eq(i32::try_from(claimed_attempt).unwrap_or(i32::MAX)),
+            )
+            .exec(&tx)
+            .await
+            .or_store_error()?
+            .rows_affected;
+        if fenced == 0 {
+            return Ok(false);
+        }
+        let endpoint_id: String = webhook_delivery::Entity::find_by_id(delivery_id)
+            .select_only()
+            .column(webhook_delivery::Column::EndpointId)
+            .into_tuple()
             .one(&tx)
             .await
             .or_store_error()?
@@ -231,7 +349,7 @@ impl Store {
         webhook_attempt::Entity::insert(webhook_attempt::ActiveModel {
             id: NotSet,
             delivery_id: Set(delivery_id),
-            endpoint_id: Set(delivery.endpoint_id.clone()),
+            endpoint_id: Set(endpoint_id),
             attempted_at: Set(attempt.at),
             status_code: Set(attempt.status_code.map(i32::from)),
             latency_ms: Set(i64::try_from(attempt.latency.as_millis()).unwrap_or(i64::MAX)),
@@ -241,26 +359,42 @@ impl Store {
         .exec_without_returning(&tx)
         .await
         .or_store_error()?;
-        let (status, next_attempt_at, finished_at) = match next {
-            AttemptOutcome::Delivered => (DeliveryStatus::Delivered, None, Some(attempt.at)),
-            AttemptOutcome::RetryAt(at) => (DeliveryStatus::Pending, Some(at), None),
-            AttemptOutcome::GiveUp => (DeliveryStatus::Failed, None, Some(attempt.at)),
-        };
-        webhook_delivery::Entity::update(webhook_delivery::ActiveModel {
-            id: Set(delivery_id),
-            status: Set(status.as_str().to_owned()),
-            attempts: Set(delivery.attempts + 1),
-            next_attempt_at: Set(next_attempt_at),
-            lease_expires_at: Set(None),
-            last_status_code: Set(attempt.status_code.map(i32::from)),
-            last_error: Set(attempt.error.clone()),
-            finished_at: Set(finished_at),
-            ..Default::default()
-        })
-        .exec(&tx)
-        .await
-        .or_store_error()?;
-        tx.commit().await.or_store_error()
+        tx.commit().await.or_store_error()?;
+        Ok(true)
+    }
+
+    /// When the endpoint last had a delivery succeed; `None` when never.
+    pub async fn last_delivered_at(
+        &self,
+        endpoint_id: &str,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let last: Option<Option<DateTime<Utc>>> = webhook_delivery::Entity::find()
+            .select_only()
+            .column(webhook_delivery::Column::FinishedAt)
+            .filter(webhook_delivery::Column::EndpointId.eq(endpoint_id))
+            .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Delivered.as_str()))
+            .order_by_desc(webhook_delivery::Column::FinishedAt)
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .or_store_error()?;
+        Ok(last.flatten())
+    }
+
+    /// How long the oldest due, undelivered webhook delivery has been waiting; zero when none
+    /// is due.
+    pub async fn outbox_lag(&self, now: DateTime<Utc>) -> Result<Duration, StoreError> {
+        let oldest = webhook_delivery::Entity::find()
+            .filter(webhook_delivery::Column::Status.eq(DeliveryStatus::Pending.as_str()))
+            .filter(webhook_delivery::Column::NextAttemptAt.lte(now))
+            .order_by_asc(webhook_delivery::Column::NextAttemptAt)
+            .one(&self.db)
+            .await
+            .or_store_error()?;
+        Ok(oldest
+            .and_then(|d| d.next_attempt_at)
+            .and_then(|due| (now - due).to_std().ok())
+            .unwrap_or_default())
     }
 
     /// An endpoint's deliveries, newest first, before the delivery id `before`.

@@ -258,7 +258,16 @@ impl Store {
         Ok(())
     }
 
-    /// Remembers a Kombo webhook's id; false when it was seen before (a redelivery).
+    /// Whether a Kombo webhook with this id was handled before (a redelivery).
+    pub async fn kombo_webhook_seen(&self, webhook_id: &str) -> Result<bool, StoreError> {
+        Ok(kombo_webhook::Entity::find_by_id(webhook_id)
+            .one(&self.db)
+            .await
+            .or_store_error()?
+            .is_some())
+    }
+
+    /// Remembers a handled Kombo webhook's id; false when it was recorded before.
     pub async fn record_kombo_webhook(
         &self,
         webhook_id: &str,

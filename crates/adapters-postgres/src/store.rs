@@ -17,6 +17,7 @@ use tokio::sync::{OnceCell, watch};
 use crate::error::OrStoreError;
 use crate::feed::{ListenerTask, advance};
 use crate::migration::Migrator;
+use crate::statistics::WriteCounter;
 
 /// How long an SQLite writer waits for the write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -85,6 +86,8 @@ pub struct Store {
     pub(crate) appended: Arc<watch::Sender<i64>>,
     /// PostgreSQL's LISTEN connection for waiters, started by the first wait.
     pub(crate) listener: Arc<OnceCell<ListenerTask>>,
+    /// Application rows written by this process, to refresh planner statistics as they grow.
+    pub(crate) written: Arc<WriteCounter>,
 }
 
 impl Store {
@@ -124,6 +127,7 @@ impl Store {
             backend,
             appended: Arc::new(watch::Sender::new(0)),
             listener: Arc::new(OnceCell::new()),
+            written: Arc::new(WriteCounter::default()),
         };
         if options.migrate {
             store.migrate().await?;
@@ -185,6 +189,18 @@ impl Store {
         Statement::from_sql_and_values(self.db_backend(), sql, values)
     }
 
+    /// `"a", "b", …`: every column of `E`, for a `RETURNING` clause. Never `RETURNING *`: on
+    /// SQLite a connection that compiled it before another connection migrated the schema
+    /// re-compiles it at its first step with more columns than sqlx described, and sqlx
+    /// indexes past its column list (a panic in the driver).
+    pub(crate) fn returning<E: sea_orm::EntityTrait>() -> String {
+        use sea_orm::{IdenStatic, Iterable};
+        E::Column::iter()
+            .map(|column| format!("\"{}\"", column.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub(crate) fn db_backend(&self) -> DatabaseBackend {
         match self.backend {
             Backend::Postgres => DatabaseBackend::Postgres,
@@ -198,6 +214,15 @@ impl Store {
             advance(&self.appended, head);
         }
     }
+}
+
+/// Ids bound as one JSON array: one parameter whatever their number, so that a statement's text
+/// is the same for every page, and PostgreSQL probes an index once per id
+/// (`jsonb_array_elements_text($n::jsonb) … CROSS JOIN LATERAL (… LIMIT 1)`) whatever its
+/// statistics say. Without statistics (a first pass into fresh tables, autovacuum off) an
+/// `IN (…)` list is planned as a scan of every row of the integration.
+pub(crate) fn json_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> Value {
+    serde_json::Value::from(ids.into_iter().collect::<Vec<_>>()).into()
 }
 
 /// Executes a statement and returns the number of rows it touched.

@@ -6,16 +6,16 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use domain::detect::StageEntry;
 use domain::ports::{
-    AppliedPage, HeldChange, HoldStats, IntegrationUpdate, PageChanges, PassCompletion,
+    AppliedPage, HeldChange, HoldStats, IntegrationUpdate, LeaseEpoch, PageChanges, PassCompletion,
     PassFailure, StoreError, SyncState, TrackerStore,
 };
 use domain::{
     ApplicationId, ChangeEvent, IntegrationId, JobId, Pipeline, StageRef, TrackedApplication,
 };
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
 };
 
 use crate::entity::{application, held_change, integration};
@@ -23,7 +23,7 @@ use crate::error::OrStoreError;
 use crate::feed::CHUNK;
 use crate::pipelines::{load_pipelines, save_pipelines};
 use crate::rows::{application_from_row, application_row, enum_text, from_json, to_json};
-use crate::store::{Store, execute};
+use crate::store::{Backend, Store, execute, json_ids};
 
 #[async_trait]
 impl TrackerStore for Store {
@@ -43,6 +43,13 @@ impl TrackerStore for Store {
 
     async fn update_integration(&self, update: IntegrationUpdate) -> Result<(), StoreError> {
         let tx = self.begin_write().await?;
+        self.hold_lease(
+            &tx,
+            &update.integration_id,
+            Some(update.lease),
+            "update_integration",
+        )
+        .await?;
         // Setting the id makes a no-op write when nothing changes, which still tells whether
         // the integration exists.
         let mut active = integration::ActiveModel {
@@ -77,6 +84,25 @@ impl TrackerStore for Store {
         ids: &[ApplicationId],
     ) -> Result<Vec<TrackedApplication>, StoreError> {
         let mut states = Vec::with_capacity(ids.len());
+        if self.backend == Backend::Postgres {
+            let rows = application::Entity::find()
+                .from_raw_sql(self.statement(
+                    "SELECT a.* FROM jsonb_array_elements_text($2::jsonb) AS wanted(id) \
+                     CROSS JOIN LATERAL (SELECT * FROM applications \
+                     WHERE integration_id = $1 AND application_id = wanted.id LIMIT 1) AS a",
+                    vec![
+                        integration.as_str().into(),
+                        json_ids(ids.iter().map(ApplicationId::as_str)),
+                    ],
+                ))
+                .all(&self.db)
+                .await
+                .or_store_error()?;
+            for row in rows {
+                states.push(application_from_row(row)?);
+            }
+            return Ok(states);
+        }
         for chunk in ids.chunks(CHUNK) {
             let rows = application::Entity::find()
                 .filter(application::Column::IntegrationId.eq(integration.as_str()))
@@ -115,26 +141,48 @@ impl TrackerStore for Store {
     async fn apply_page(&self, changes: PageChanges) -> Result<AppliedPage, StoreError> {
         let tx = self.begin_write().await?;
         let integration = &changes.integration_id;
-        save_pipelines(&tx, integration, &changes.pipelines).await?;
-        upsert_applications(&tx, &changes.applications).await?;
-        drop_held(&tx, integration, &changes.applications).await?;
-        self.record_visits(&tx, integration, &changes.stage_entries)
-            .await?;
-        hold(&tx, integration, &changes.held).await?;
-        let appended = self.append_in(&tx, &changes.events).await?;
-        tx.commit().await.or_store_error()?;
-        self.announce(appended.head);
-        Ok(AppliedPage {
-            events_appended: appended.count,
-        })
+        if changes.lease.is_some() {
+            self.hold_lease(&tx, integration, changes.lease, "apply_page")
+                .await?;
+        }
+        self.apply_page_in(tx, changes).await
     }
 
-    async fn hold_stats(&self, integration: &IntegrationId) -> Result<HoldStats, StoreError> {
-        let held = held_change::Entity::find()
+    async fn apply_first_sighting(&self, changes: PageChanges) -> Result<bool, StoreError> {
+        let tx = self.begin_write().await?;
+        let integration = &changes.integration_id;
+        // The integration row's lock orders this write with every page a pass applies.
+        self.hold_lease(&tx, integration, None, "apply_first_sighting")
+            .await?;
+        let ids: Vec<&str> = changes
+            .applications
+            .iter()
+            .map(|application| application.id.as_str())
+            .collect();
+        let already_stored = application::Entity::find()
+            .filter(application::Column::IntegrationId.eq(integration.as_str()))
+            .filter(application::Column::ApplicationId.is_in(ids))
+            .count(&tx)
+            .await
+            .or_store_error()?;
+        if already_stored > 0 {
+            tx.rollback().await.or_store_error()?;
+            return Ok(false);
+        }
+        self.apply_page_in(tx, changes).await?;
+        Ok(true)
+    }
+
+    async fn count_held(&self, integration: &IntegrationId) -> Result<u64, StoreError> {
+        held_change::Entity::find()
             .filter(held_change::Column::IntegrationId.eq(integration.as_str()))
             .count(&self.db)
             .await
-            .or_store_error()?;
+            .or_store_error()
+    }
+
+    async fn hold_stats(&self, integration: &IntegrationId) -> Result<HoldStats, StoreError> {
+        let held = self.count_held(integration).await?;
         let tracked = application::Entity::find()
             .filter(application::Column::IntegrationId.eq(integration.as_str()))
             .filter(application::Column::DeletedAt.is_null())
@@ -144,8 +192,25 @@ impl TrackerStore for Store {
         Ok(HoldStats { held, tracked })
     }
 
-    async fn release_held(&self, integration: &IntegrationId) -> Result<u64, StoreError> {
+    async fn release_held(
+        &self,
+        integration: &IntegrationId,
+        lease: Option<LeaseEpoch>,
+    ) -> Result<u64, StoreError> {
         let tx = self.begin_write().await?;
+        // An operator's confirmation carries no lease, but takes the row lock all the same:
+        // the integration row is always locked before the feed's counter.
+        self.hold_lease(&tx, integration, lease, "release_held")
+            .await?;
+        execute(
+            &tx,
+            self.statement(
+                "UPDATE integrations SET deletions_held = $1 WHERE id = $2",
+                vec![false.into(), integration.as_str().into()],
+            ),
+        )
+        .await
+        .or_store_error()?;
         let rows = held_change::Entity::find()
             .filter(held_change::Column::IntegrationId.eq(integration.as_str()))
             .order_by_asc(held_change::Column::HeldAt)
@@ -166,15 +231,6 @@ impl TrackerStore for Store {
         drop_held(&tx, integration, &states).await?;
         self.record_visits(&tx, integration, &entries).await?;
         let appended = self.append_in(&tx, &events).await?;
-        execute(
-            &tx,
-            self.statement(
-                "UPDATE integrations SET deletions_held = $1 WHERE id = $2",
-                vec![false.into(), integration.as_str().into()],
-            ),
-        )
-        .await
-        .or_store_error()?;
         tx.commit().await.or_store_error()?;
         self.announce(appended.head);
         tracing::info!(integration = %integration, released = states.len(), "held changes released");
@@ -183,10 +239,22 @@ impl TrackerStore for Store {
 
     async fn complete_pass(&self, completion: PassCompletion) -> Result<(), StoreError> {
         let tx = self.begin_write().await?;
+        let integration = &completion.integration_id;
+        self.hold_lease(&tx, integration, Some(completion.lease), "complete_pass")
+            .await?;
+        // The flag says an operator's confirmation is pending: true only while held changes
+        // remain (an operator may have released them during the pass).
+        let deletions_held = completion.deletions_held
+            && held_change::Entity::find()
+                .filter(held_change::Column::IntegrationId.eq(integration.as_str()))
+                .count(&tx)
+                .await
+                .or_store_error()?
+                > 0;
         let mut active = integration::ActiveModel {
             last_pass_started_at: Set(Some(completion.started_at)),
             last_pass_finished_at: Set(Some(completion.finished_at)),
-            deletions_held: Set(completion.deletions_held),
+            deletions_held: Set(deletions_held),
             failing_since: Set(None),
             ..Default::default()
         };
@@ -209,6 +277,13 @@ impl TrackerStore for Store {
 
     async fn record_failure(&self, failure: PassFailure) -> Result<(), StoreError> {
         let tx = self.begin_write().await?;
+        self.hold_lease(
+            &tx,
+            &failure.integration_id,
+            Some(failure.lease),
+            "record_failure",
+        )
+        .await?;
         let active = integration::ActiveModel {
             failing_since: Set(failure.failing_since),
             last_error: Set(Some(to_json(&failure.error))),
@@ -226,6 +301,73 @@ impl TrackerStore for Store {
 }
 
 impl Store {
+    /// Writes a page in `tx`, whose integration row is already locked, and commits.
+    async fn apply_page_in(
+        &self,
+        tx: DatabaseTransaction,
+        changes: PageChanges,
+    ) -> Result<AppliedPage, StoreError> {
+        let integration = &changes.integration_id;
+        save_pipelines(&tx, integration, &changes.pipelines).await?;
+        upsert_applications(&tx, &changes.applications).await?;
+        drop_held(&tx, integration, &changes.applications).await?;
+        self.record_visits(&tx, integration, &changes.stage_entries)
+            .await?;
+        hold(&tx, integration, &changes.held).await?;
+        let appended = self.append_in(&tx, &changes.events).await?;
+        tx.commit().await.or_store_error()?;
+        self.announce(appended.head);
+        self.count_written(changes.applications.len()).await;
+        Ok(AppliedPage {
+            events_appended: appended.count,
+        })
+    }
+
+    /// Locks the integration's row until the transaction ends (on SQLite the write transaction
+    /// already holds the database's lock) and, when the write comes from a pass, checks that
+    /// its lease was not claimed again since: a stale epoch refuses the whole transaction with
+    /// [`StoreError::LeaseLost`]. A claim updates the same row, so it cannot slip in between
+    /// this check and the commit.
+    pub(crate) async fn hold_lease<C: ConnectionTrait>(
+        &self,
+        tx: &C,
+        integration: &IntegrationId,
+        lease: Option<LeaseEpoch>,
+        operation: &'static str,
+    ) -> Result<(), StoreError> {
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let row = tx
+            .query_one_raw(self.statement(
+                format!("SELECT lease_epoch FROM integrations WHERE id = $1{lock}"),
+                vec![integration.as_str().into()],
+            ))
+            .await
+            .or_store_error()?
+            .ok_or_else(|| StoreError::UnknownIntegration(integration.clone()))?;
+        let current = LeaseEpoch(row.try_get::<i64>("", "lease_epoch").or_store_error()?);
+        match lease {
+            Some(held) if held != current => {
+                tracing::warn!(
+                    integration = %integration,
+                    operation,
+                    held = held.0,
+                    current = current.0,
+                    "refused a write from a pass that lost its lease"
+                );
+                Err(StoreError::LeaseLost {
+                    integration: integration.clone(),
+                    operation,
+                    held,
+                    current,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn update_integration_row<C: ConnectionTrait>(
         &self,
         tx: &C,
@@ -290,6 +432,12 @@ pub(crate) async fn upsert_applications<C: ConnectionTrait>(
                         C_::LastSeenAt,
                         C_::EnteredCurrentStageAt,
                     ])
+                    // A state never goes back in time: an older snapshot (from a write outside
+                    // a pass, or a retry) leaves a newer stored state alone.
+                    .action_and_where(
+                        Expr::col((application::Entity, C_::ChangedAt))
+                            .lte(Expr::col((Alias::new("excluded"), C_::ChangedAt))),
+                    )
                     .to_owned(),
             )
             .exec_without_returning(tx)

@@ -1,63 +1,80 @@
 //! Stage history: one row per stay of an application in a stage, for timelines.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 use domain::IntegrationId;
 use domain::detect::StageEntry;
 use domain::ports::StoreError;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Value};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, Value,
+};
 
 use crate::entity::stage_visit;
 use crate::error::OrStoreError;
 use crate::feed::CHUNK;
-use crate::store::{Store, execute};
+use crate::store::{Backend, Store, execute, json_ids};
 
 impl Store {
-    /// Closes each application's open stage visit and opens the new one: one UPDATE for all
-    /// the applications of the page, one bulk INSERT.
+    /// Closes each application's open stage visit and opens the new one: one lookup of the
+    /// open visits, one UPDATE of those found (by primary key), one bulk INSERT.
     pub(crate) async fn record_visits<C: ConnectionTrait>(
         &self,
         tx: &C,
         integration: &IntegrationId,
         entries: &[StageEntry],
     ) -> Result<(), StoreError> {
-        let entries = self.new_visits(tx, integration, entries).await?;
+        let open = self.open_visits(tx, integration, entries).await?;
+        // A page applied again after a crash must not repeat its stage history: an entry that
+        // is already the application's open visit is not new.
+        let entries: Vec<&StageEntry> = entries
+            .iter()
+            .filter(|entry| {
+                open.get(entry.application_id.as_str()).is_none_or(|visit| {
+                    visit.stage_id != entry.stage.stage_id.as_str()
+                        || visit.entered_at != entry.entered_at
+                })
+            })
+            .collect();
         if entries.is_empty() {
             return Ok(());
         }
-        let entries = entries.as_slice();
         // An application entering two stages in one batch: the earlier visit is closed by the
         // later one here, and only its first entry closes the visit already stored.
         let mut first: HashMap<&str, &StageEntry> = HashMap::new();
         let mut next_of: Vec<Option<&StageEntry>> = vec![None; entries.len()];
         let mut last_index: HashMap<&str, usize> = HashMap::new();
-        for (index, entry) in entries.iter().enumerate() {
+        for (index, entry) in entries.iter().copied().enumerate() {
             let app = entry.application_id.as_str();
             first.entry(app).or_insert(entry);
             if let Some(previous) = last_index.insert(app, index) {
                 next_of[previous] = Some(entry);
             }
         }
-        let firsts: Vec<&StageEntry> = entries
-            .iter()
-            .filter(|e| std::ptr::eq(first[e.application_id.as_str()], *e))
+        // Only applications with an open visit have one to close: none in a first pass.
+        let closing: Vec<(i64, &StageEntry)> = first
+            .values()
+            .filter_map(|entry| {
+                open.get(entry.application_id.as_str())
+                    .map(|visit| (visit.id, *entry))
+            })
             .collect();
-        for chunk in firsts.chunks(CHUNK / 2) {
-            let mut values: Vec<Value> = vec![true.into(), integration.as_str().into()];
+        for chunk in closing.chunks(CHUNK / 2) {
+            let mut values: Vec<Value> = vec![true.into()];
             let mut cases = String::new();
             let mut ids = Vec::new();
-            for entry in chunk {
+            for (id, entry) in chunk {
                 let n = values.len();
                 let _ = write!(cases, " WHEN ${} THEN ${}", n + 1, n + 2);
-                values.push(entry.application_id.as_str().into());
+                values.push((*id).into());
                 values.push(entry.entered_at.into());
                 ids.push(format!("${}", n + 1));
             }
             let sql = format!(
-                "UPDATE stage_visits SET closed = $1, left_at = CASE application_id{cases} END \
-                 WHERE integration_id = $2 AND closed = FALSE AND application_id IN ({})",
+                "UPDATE stage_visits SET closed = $1, left_at = CASE id{cases} END \
+                 WHERE id IN ({})",
                 ids.join(", ")
             );
             execute(tx, self.statement(sql, values))
@@ -89,16 +106,45 @@ impl Store {
     }
 }
 
+/// An application's open stage visit.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct OpenVisit {
+    id: i64,
+    application_id: String,
+    stage_id: String,
+    entered_at: Option<DateTime<Utc>>,
+}
+
 impl Store {
-    /// The entries that are not already the application's open visit: a page applied again
-    /// after a crash must not repeat its stage history.
-    async fn new_visits<C: ConnectionTrait>(
+    /// The open visit of each of these entries' applications that has one.
+    async fn open_visits<C: ConnectionTrait>(
         &self,
         tx: &C,
         integration: &IntegrationId,
         entries: &[StageEntry],
-    ) -> Result<Vec<StageEntry>, StoreError> {
-        let mut open: HashMap<String, (String, Option<DateTime<Utc>>)> = HashMap::new();
+    ) -> Result<HashMap<String, OpenVisit>, StoreError> {
+        let mut open: HashMap<String, OpenVisit> = HashMap::new();
+        if entries.is_empty() {
+            return Ok(open);
+        }
+        if self.backend == Backend::Postgres {
+            let ids: BTreeSet<&str> = entries.iter().map(|e| e.application_id.as_str()).collect();
+            let visits = OpenVisit::find_by_statement(self.statement(
+                "SELECT v.id, v.application_id, v.stage_id, v.entered_at \
+                 FROM jsonb_array_elements_text($2::jsonb) AS wanted(id) \
+                 CROSS JOIN LATERAL (SELECT id, application_id, stage_id, entered_at \
+                 FROM stage_visits WHERE integration_id = $1 AND application_id = wanted.id \
+                 AND closed = FALSE ORDER BY id DESC LIMIT 1) AS v",
+                vec![integration.as_str().into(), json_ids(ids)],
+            ))
+            .all(tx)
+            .await
+            .or_store_error()?;
+            for visit in visits {
+                open.insert(visit.application_id.clone(), visit);
+            }
+            return Ok(open);
+        }
         for chunk in entries.chunks(CHUNK) {
             let rows = stage_visit::Entity::find()
                 .filter(stage_visit::Column::IntegrationId.eq(integration.as_str()))
@@ -107,22 +153,22 @@ impl Store {
                     stage_visit::Column::ApplicationId
                         .is_in(chunk.iter().map(|e| e.application_id.as_str())),
                 )
+                .order_by_asc(stage_visit::Column::Id)
                 .all(tx)
                 .await
                 .or_store_error()?;
             for row in rows {
-                open.insert(row.application_id, (row.stage_id, row.entered_at));
+                open.insert(
+                    row.application_id.clone(),
+                    OpenVisit {
+                        id: row.id,
+                        application_id: row.application_id,
+                        stage_id: row.stage_id,
+                        entered_at: row.entered_at,
+                    },
+                );
             }
         }
-        Ok(entries
-            .iter()
-            .filter(|entry| {
-                open.get(entry.application_id.as_str())
-                    .is_none_or(|(stage, entered_at)| {
-                        stage != entry.stage.stage_id.as_str() || *entered_at != entry.entered_at
-                    })
-            })
-            .cloned()
-            .collect())
+        Ok(open)
     }
 }

@@ -1,12 +1,12 @@
 //! Outbound webhook endpoints: where the product wants events pushed, which types, and the
-//! secret their signatures use.
+//! secrets their signatures use. The store keeps the secrets it is given; their format belongs
+//! to the signing code (app-server's `delivery::sign`).
 
 use std::fmt;
 
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use domain::ChangeEvent;
 use domain::ports::StoreError;
-use rand::RngCore as _;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
 };
@@ -23,8 +23,8 @@ pub struct NewEndpoint {
     pub description: Option<String>,
     /// Event types to deliver; every type when empty.
     pub event_types: Vec<String>,
-    /// The signing secret; a fresh one is generated when `None`.
-    pub secret: Option<String>,
+    /// The signing secret.
+    pub secret: String,
 }
 
 /// Changes to an endpoint; `None` leaves a field as it is.
@@ -46,6 +46,9 @@ pub struct EndpointRecord {
     pub event_types: Vec<String>,
     /// `whsec_` followed by base64, as Standard Webhooks signs with.
     pub secret: String,
+    /// The secret before the last rotation and until when deliveries are still signed with
+    /// it too, so that consumers can switch over.
+    pub previous_secret: Option<(String, DateTime<Utc>)>,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -57,6 +60,18 @@ impl EndpointRecord {
     pub fn wants(&self, event_type: &str) -> bool {
         self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type)
     }
+
+    /// The secrets deliveries are signed with at `now`: the current one, then the previous one
+    /// while its overlap lasts.
+    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let Some((previous, until)) = &self.previous_secret
+            && now < *until
+        {
+            secrets.push(previous);
+        }
+        secrets
+    }
 }
 
 impl fmt::Debug for NewEndpoint {
@@ -65,7 +80,7 @@ impl fmt::Debug for NewEndpoint {
             .field("url", &self.url)
             .field("description", &self.description)
             .field("event_types", &self.event_types)
-            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("secret", &"<redacted>")
             .finish()
     }
 }
@@ -78,22 +93,16 @@ impl fmt::Debug for EndpointRecord {
             .field("description", &self.description)
             .field("event_types", &self.event_types)
             .field("secret", &"<redacted>")
+            .field(
+                "previous_secret_until",
+                &self.previous_secret.as_ref().map(|(_, until)| until),
+            )
             .field("enabled", &self.enabled)
             .field("disabled_reason", &self.disabled_reason)
             .field("created_at", &self.created_at)
             .field("updated_at", &self.updated_at)
             .finish()
     }
-}
-
-/// A new signing secret: 24 random bytes, in Standard Webhooks' `whsec_<base64>` form.
-pub fn generate_secret() -> String {
-    let mut bytes = [0_u8; 24];
-    rand::rng().fill_bytes(&mut bytes);
-    format!(
-        "whsec_{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    )
 }
 
 pub(crate) fn endpoint_from_row(
@@ -105,6 +114,7 @@ pub(crate) fn endpoint_from_row(
         url: row.url,
         description: row.description,
         secret: row.secret,
+        previous_secret: row.previous_secret.zip(row.previous_secret_expires_at),
         enabled: row.enabled,
         disabled_reason: row.disabled_reason,
         created_at: row.created_at,
@@ -124,7 +134,9 @@ impl Store {
             url: new.url.clone(),
             description: new.description.clone(),
             event_types: to_json(&new.event_types),
-            secret: new.secret.clone().unwrap_or_else(generate_secret),
+            secret: new.secret.clone(),
+            previous_secret: None,
+            previous_secret_expires_at: None,
             enabled: true,
             disabled_reason: None,
             created_at: now,
@@ -191,21 +203,37 @@ impl Store {
         self.save_endpoint(id, active).await
     }
 
-    /// Stops deliveries to the endpoint, recording why; false when it does not exist.
+    /// Stops deliveries to an enabled endpoint, recording why, and appends `announcement` (an
+    /// `endpoint.disabled` event) in the same transaction; false, and nothing written, when the
+    /// endpoint does not exist or is disabled already.
     pub async fn disable_endpoint(
         &self,
         id: &str,
         reason: &str,
         now: DateTime<Utc>,
+        announcement: Option<ChangeEvent>,
     ) -> Result<bool, StoreError> {
-        let active = webhook_endpoint::ActiveModel {
-            id: Set(id.to_owned()),
-            enabled: Set(false),
-            disabled_reason: Set(Some(reason.to_owned())),
-            updated_at: Set(now),
-            ..Default::default()
-        };
-        let disabled = self.save_endpoint(id, active).await?.is_some();
+        let tx = self.begin_write().await?;
+        let disabled = webhook_endpoint::Entity::update_many()
+            .set(webhook_endpoint::ActiveModel {
+                enabled: Set(false),
+                disabled_reason: Set(Some(reason.to_owned())),
+                updated_at: Set(now),
+                ..Default::default()
+            })
+            .filter(webhook_endpoint::Column::Id.eq(id))
+            .filter(webhook_endpoint::Column::Enabled.eq(true))
+            .exec(&tx)
+            .await
+            .or_store_error()?
+            .rows_affected
+            > 0;
+        let mut head = None;
+        if disabled && let Some(event) = announcement {
+            head = self.append_in(&tx, &[event]).await?.head;
+        }
+        tx.commit().await.or_store_error()?;
+        self.announce(head);
         if disabled {
             tracing::warn!(endpoint = %id, reason, "webhook endpoint disabled");
         }
@@ -222,19 +250,50 @@ impl Store {
         Ok(deleted > 0)
     }
 
-    /// Replaces the signing secret with a fresh one and returns the endpoint with it.
+    /// Replaces the signing secret with `secret`; the one it replaces is kept, and signed with
+    /// too, until `previous_until` (not at all when that is `now` or earlier). Returns the
+    /// endpoint with its new secret.
     pub async fn rotate_secret(
         &self,
         id: &str,
+        secret: &str,
+        previous_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Option<EndpointRecord>, StoreError> {
+        let tx = self.begin_write().await?;
+        let Some(current) = webhook_endpoint::Entity::find_by_id(id)
+            .one(&tx)
+            .await
+            .or_store_error()?
+        else {
+            return Ok(None);
+        };
+        let replaced = current.secret.clone();
+        let keep_previous = previous_until > now;
         let active = webhook_endpoint::ActiveModel {
             id: Set(id.to_owned()),
-            secret: Set(generate_secret()),
+            secret: Set(secret.to_owned()),
+            previous_secret: Set(keep_previous.then_some(current.secret)),
+            previous_secret_expires_at: Set(keep_previous.then_some(previous_until)),
             updated_at: Set(now),
             ..Default::default()
         };
-        self.save_endpoint(id, active).await
+        // Compare-and-set on the secret read, so two concurrent rotations cannot both keep it.
+        let touched = webhook_endpoint::Entity::update_many()
+            .set(active)
+            .filter(webhook_endpoint::Column::Id.eq(id))
+            .filter(webhook_endpoint::Column::Secret.eq(replaced))
+            .exec(&tx)
+            .await
+            .or_store_error()?
+            .rows_affected;
+        tx.commit().await.or_store_error()?;
+        if touched == 0 {
+            return Err(StoreError::Unavailable(format!(
+                "the secret of webhook endpoint {id} changed during the rotation; retry"
+            )));
+        }
+        self.endpoint(id).await
     }
 
     async fn save_endpoint(

@@ -8,7 +8,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub key: String,
     pub request_hash: String,
-    /// `in_flight` or `completed`.
+    /// `in_flight`, `completed` or `outcome_unknown` (then `response_body` says why).
     pub state: String,
     pub response_status: Option<i32>,
     pub response_body: Option<String>,

@@ -24,6 +24,10 @@ pub struct Model {
     pub deletions_held: bool,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<DateTimeUtc>,
+    /// The fencing token: increased by every claim of the lease.
+    pub lease_epoch: i64,
+    /// Kombo's `updated_at` of the last integration state applied from a webhook.
+    pub status_updated_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
 }
 

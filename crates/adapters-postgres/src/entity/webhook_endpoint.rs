@@ -10,6 +10,9 @@ pub struct Model {
     /// Event types as a JSON array; empty means every type.
     pub event_types: String,
     pub secret: String,
+    /// The secret before the last rotation, still signed with until `previous_secret_expires_at`.
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<DateTimeUtc>,
     pub enabled: bool,
     pub disabled_reason: Option<String>,
     pub created_at: DateTimeUtc,

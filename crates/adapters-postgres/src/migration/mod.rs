@@ -4,6 +4,9 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261129_000001_initial_schema;
+mod m20261202_000010_lease_epoch;
+mod m20261202_000011_status_order_and_feed_retention;
+mod m20261202_600000_endpoint_previous_secret;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -12,6 +15,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261129_000001_initial_schema::Migration)]
+        vec![
+            Box::new(m20261129_000001_initial_schema::Migration),
+            Box::new(m20261202_000010_lease_epoch::Migration),
+            Box::new(m20261202_000011_status_order_and_feed_retention::Migration),
+            Box::new(m20261202_600000_endpoint_previous_secret::Migration),
+        ]
     }
 }

@@ -112,11 +112,17 @@ async fn the_feed_filters_by_type_and_integration(backend: Backend) {
         "1",
         at(3),
     );
-    assert!(
+    assert_eq!(
         store
-            .set_status(&a, domain::IntegrationStatus::Invalid, vec![status.clone()])
+            .set_status(
+                &a,
+                domain::IntegrationStatus::Invalid,
+                None,
+                vec![status.clone()]
+            )
             .await
-            .unwrap()
+            .unwrap(),
+        adapters_postgres::StatusApplied::Applied
     );
 
     let only_b = store

@@ -2,11 +2,14 @@ use std::time::Duration;
 
 use adapters_postgres::{Backend, NewIntegration, Registered, StoreError};
 use domain::event::{FailureReport, SyncFailed};
-use domain::ports::{IntegrationUpdate, PassCompletion, PassFailure, TrackerStore};
+use domain::ports::{
+    HeldChange, IntegrationUpdate, LeaseEpoch, PageChanges, PassCompletion, PassFailure,
+    TrackerStore,
+};
 use domain::{Capabilities, ChangeEvent, EventKind, IntegrationStatus};
 
 use crate::contract;
-use crate::support::{TestDb, at, integration, whole_feed};
+use crate::support::{TestDb, at, integration, stage, tracked, whole_feed};
 
 contract!(
     registration_is_idempotent,
@@ -85,6 +88,7 @@ async fn passes_and_failures_are_recorded_with_their_events(backend: Backend) {
     store
         .record_failure(PassFailure {
             integration_id: id.clone(),
+            lease: LeaseEpoch(0),
             at: at(1),
             error: error.clone(),
             failing_since: Some(at(1)),
@@ -106,15 +110,34 @@ async fn passes_and_failures_are_recorded_with_their_events(backend: Backend) {
     store
         .update_integration(IntegrationUpdate {
             integration_id: id.clone(),
+            lease: LeaseEpoch(0),
             capabilities: Some(capabilities.clone()),
             status: Some(IntegrationStatus::Active),
             events: Vec::new(),
         })
         .await
         .unwrap();
+    // The hold flag stays set only while a held change waits for the operator.
+    store
+        .apply_page(PageChanges {
+            integration_id: id.clone(),
+            lease: Some(LeaseEpoch(0)),
+            applications: Vec::new(),
+            events: Vec::new(),
+            stage_entries: Vec::new(),
+            held: vec![HeldChange {
+                application: tracked(&id, "gone", stage("applied", 0), 2),
+                events: Vec::new(),
+                stage_entry: None,
+            }],
+            pipelines: Vec::new(),
+        })
+        .await
+        .unwrap();
     store
         .complete_pass(PassCompletion {
             integration_id: id.clone(),
+            lease: LeaseEpoch(0),
             watermark: Some(at(2)),
             full: true,
             started_at: at(3),
@@ -145,6 +168,7 @@ async fn passes_and_failures_are_recorded_with_their_events(backend: Backend) {
     store
         .complete_pass(PassCompletion {
             integration_id: id.clone(),
+            lease: LeaseEpoch(0),
             watermark: None,
             full: false,
             started_at: at(5),
@@ -163,6 +187,7 @@ async fn passes_and_failures_are_recorded_with_their_events(backend: Backend) {
     let unknown = store
         .complete_pass(PassCompletion {
             integration_id: integration("nope"),
+            lease: LeaseEpoch(0),
             watermark: None,
             full: false,
             started_at: at(5),

@@ -1,7 +1,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use adapters_postgres::{Backend, NewIntegration, Store};
+use adapters_postgres::{Backend, Claim, NewIntegration, Store};
 use chrono::Duration as Minutes;
 
 use crate::contract;
@@ -10,6 +10,9 @@ use crate::support::{TestDb, at, integration};
 contract!(
     two_concurrent_claimers_never_share_an_integration,
     an_expired_lease_can_be_claimed_by_another_owner,
+    every_claim_increases_the_fencing_token,
+    a_sync_on_demand_claims_the_lease_or_names_its_holder,
+    a_release_keeps_a_sync_requested_during_the_pass,
 );
 
 const LEASE: Duration = Duration::from_mins(1);
@@ -67,10 +70,8 @@ async fn two_concurrent_claimers_never_share_an_integration(backend: Backend) {
             [(&a, "replica-a", &claimed_a), (&b, "replica-b", &claimed_b)]
         {
             for record in records {
-                store
-                    .release_lease(&record.id, owner, now, None)
-                    .await
-                    .unwrap();
+                assert_eq!(record.lease_owner.as_deref(), Some(owner));
+                store.release_lease(record, now, None).await.unwrap();
             }
         }
     }
@@ -82,10 +83,9 @@ async fn an_expired_lease_can_be_claimed_by_another_owner(backend: Backend) {
     register(&store, 1).await;
     let id = integration("i0");
 
-    assert_eq!(
-        store.claim_due("a", 10, LEASE, at(0)).await.unwrap().len(),
-        1
-    );
+    let claimed_a = store.claim_due("a", 10, LEASE, at(0)).await.unwrap();
+    assert_eq!(claimed_a.len(), 1);
+    let claimed_a = &claimed_a[0];
     assert!(
         store
             .claim_due("b", 10, LEASE, at(0))
@@ -96,7 +96,7 @@ async fn an_expired_lease_can_be_claimed_by_another_owner(backend: Backend) {
     );
     assert!(
         store
-            .renew_lease(&id, "a", LEASE, at(0) + Minutes::seconds(50))
+            .renew_lease(claimed_a, LEASE, at(0) + Minutes::seconds(50))
             .await
             .unwrap()
     );
@@ -114,10 +114,10 @@ async fn an_expired_lease_can_be_claimed_by_another_owner(backend: Backend) {
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].lease_owner.as_deref(), Some("b"));
     assert!(
-        !store.renew_lease(&id, "a", LEASE, at(2)).await.unwrap(),
+        !store.renew_lease(claimed_a, LEASE, at(2)).await.unwrap(),
         "a lost its lease"
     );
-    store.release_lease(&id, "a", at(100), None).await.unwrap();
+    store.release_lease(claimed_a, at(100), None).await.unwrap();
     assert_eq!(
         store
             .integration(&id)
@@ -131,7 +131,7 @@ async fn an_expired_lease_can_be_claimed_by_another_owner(backend: Backend) {
     );
 
     store
-        .release_lease(&id, "b", at(30), Some(at(2)))
+        .release_lease(&taken[0], at(30), Some(at(2)))
         .await
         .unwrap();
     let record = store.integration(&id).await.unwrap().unwrap();
@@ -173,4 +173,107 @@ async fn an_expired_lease_can_be_claimed_by_another_owner(backend: Backend) {
             .await
             .unwrap()
     );
+}
+
+async fn every_claim_increases_the_fencing_token(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    register(&store, 1).await;
+    let id = integration("i0");
+    let registered = store.integration(&id).await.unwrap().unwrap().lease_epoch;
+    let first = store.claim_due("a", 1, LEASE, at(0)).await.unwrap();
+    assert_eq!(first[0].lease_epoch.0, registered.0 + 1);
+    // Renewing keeps the epoch; only a new claim moves it.
+    assert!(store.renew_lease(&first[0], LEASE, at(0)).await.unwrap());
+    let second = store.claim_due("b", 1, LEASE, at(2)).await.unwrap();
+    assert_eq!(second[0].lease_epoch.0, registered.0 + 2);
+    let Claim::Claimed(third) = store
+        .claim_integration(&id, "cli", LEASE, at(4))
+        .await
+        .unwrap()
+    else {
+        panic!("the expired lease is free")
+    };
+    assert_eq!(third.lease_epoch.0, registered.0 + 3);
+    assert!(
+        !store.renew_lease(&second[0], LEASE, at(4)).await.unwrap(),
+        "b's lease was claimed again"
+    );
+}
+
+async fn a_sync_on_demand_claims_the_lease_or_names_its_holder(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    register(&store, 1).await;
+    let id = integration("i0");
+    // Not due (scheduled an hour ahead), yet claimed on demand.
+    let due = store.claim_due("worker", 1, LEASE, at(0)).await.unwrap();
+    store.release_lease(&due[0], at(60), None).await.unwrap();
+    let Claim::Claimed(claimed) = store
+        .claim_integration(&id, "cli-1", LEASE, at(1))
+        .await
+        .unwrap()
+    else {
+        panic!("a free lease is claimed even when the integration is not due")
+    };
+    assert_eq!(claimed.lease_owner.as_deref(), Some("cli-1"));
+    assert_eq!(
+        store
+            .claim_integration(&id, "cli-2", LEASE, at(1) + Minutes::seconds(30))
+            .await
+            .unwrap(),
+        Claim::HeldBy {
+            owner: "cli-1".to_owned(),
+            expires_at: at(2),
+        }
+    );
+    assert!(store.make_due(&id, at(1)).await.unwrap());
+    assert!(
+        store
+            .claim_due("worker", 1, LEASE, at(1) + Minutes::seconds(30))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the workers wait for the lease too"
+    );
+    assert_eq!(
+        store
+            .claim_integration(&integration("unknown"), "cli", LEASE, at(1))
+            .await
+            .unwrap(),
+        Claim::Unknown
+    );
+    // The release leaves the schedule as it was, or earlier when made due during the pass.
+    store
+        .release_lease(&claimed, claimed.next_sync_at, None)
+        .await
+        .unwrap();
+    let record = store.integration(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (record.lease_owner, record.next_sync_at),
+        (None, at(1)),
+        "made due meanwhile: stays due"
+    );
+}
+
+async fn a_release_keeps_a_sync_requested_during_the_pass(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    register(&store, 2).await;
+    let claimed = store.claim_due("a", 2, LEASE, at(0)).await.unwrap();
+    let (requested, quiet) = (&claimed[0], &claimed[1]);
+    // A `data-changed` webhook makes i0 due while its pass runs, just before the release.
+    assert!(store.make_due(&requested.id, at(1)).await.unwrap());
+    store.release_lease(requested, at(30), None).await.unwrap();
+    store.release_lease(quiet, at(30), None).await.unwrap();
+    let next = |id| {
+        let store = store.clone();
+        async move { store.integration(&id).await.unwrap().unwrap().next_sync_at }
+    };
+    assert_eq!(
+        next(requested.id.clone()).await,
+        at(1),
+        "the request is not overwritten"
+    );
+    assert_eq!(next(quiet.id.clone()).await, at(30));
 }

@@ -4,10 +4,12 @@
 mod support;
 
 mod feed;
+mod fencing;
 mod integrations;
 mod leases;
 mod migrations;
 mod pages;
 mod reads;
+mod retention;
 mod sync;
 mod webhooks;

@@ -1,4 +1,4 @@
-use adapters_postgres::{Backend, NewIntegration};
+use adapters_postgres::Backend;
 use domain::event::Deleted;
 use domain::ports::{HeldChange, PageChanges, TrackerStore};
 use domain::{ChangeEvent, EventKind};
@@ -19,19 +19,7 @@ contract!(
 
 async fn registered(db: &TestDb, name: &str) -> (adapters_postgres::Store, domain::IntegrationId) {
     let store = db.store().await;
-    let id = integration(name);
-    store
-        .register_integration(
-            &NewIntegration {
-                id: id.clone(),
-                tool: None,
-                label: None,
-                poll_interval: None,
-            },
-            at(0),
-        )
-        .await
-        .unwrap();
+    let id = crate::support::registered(&store, name).await;
     (store, id)
 }
 
@@ -136,6 +124,7 @@ async fn reapplied_pages_do_not_repeat_events(backend: Backend) {
     let change = moved(&after, before.current_stage.clone().unwrap());
     let next = PageChanges {
         integration_id: id.clone(),
+        lease: None,
         applications: vec![after.clone()],
         events: vec![
             page.events[1].clone(),
@@ -202,6 +191,7 @@ async fn held_changes_stay_out_of_the_feed_until_released(backend: Backend) {
     store
         .apply_page(PageChanges {
             integration_id: id.clone(),
+            lease: None,
             applications: Vec::new(),
             events: Vec::new(),
             stage_entries: Vec::new(),
@@ -212,6 +202,7 @@ async fn held_changes_stay_out_of_the_feed_until_released(backend: Backend) {
         .unwrap();
     let stats = store.hold_stats(&id).await.unwrap();
     assert_eq!((stats.held, stats.tracked), (2, 4));
+    assert_eq!(store.count_held(&id).await.unwrap(), 2);
     assert_eq!(
         store.feed_head().await.unwrap(),
         head,
@@ -223,6 +214,7 @@ async fn held_changes_stay_out_of_the_feed_until_released(backend: Backend) {
     store
         .apply_page(PageChanges {
             integration_id: id.clone(),
+            lease: None,
             applications: vec![back.clone()],
             events: vec![moved(&back, stage("applied", 0))],
             stage_entries: vec![entry(&back)],
@@ -233,9 +225,10 @@ async fn held_changes_stay_out_of_the_feed_until_released(backend: Backend) {
         .unwrap();
     assert_eq!(store.hold_stats(&id).await.unwrap().held, 1);
 
-    assert_eq!(store.release_held(&id).await.unwrap(), 1);
+    assert_eq!(store.release_held(&id, None).await.unwrap(), 1);
     let stats = store.hold_stats(&id).await.unwrap();
     assert_eq!((stats.held, stats.tracked), (0, 3));
+    assert_eq!(store.count_held(&id).await.unwrap(), 0);
     let feed = whole_feed(&store, 100).await;
     assert_gap_free(&feed);
     assert_eq!(feed.last().unwrap().event, deletion);

@@ -1,15 +1,17 @@
 use adapters_postgres::{ApplicationCursor, ApplicationFilter, Backend, NewIntegration};
-use domain::event::Baseline;
 use domain::ports::TrackerStore;
-use domain::{ChangeEvent, EventKind, Origin, Outcome};
+use domain::{EventKind, Origin, Outcome};
 
 use crate::contract;
-use crate::support::{TestDb, at, discovery_page, integration, stage, tracked, whole_feed};
+use crate::support::{
+    TestDb, at, created, discovery_page, integration, registered, stage, tracked, whole_feed,
+};
 
 contract!(
     applications_page_newest_first,
     jobs_count_tracked_applications_per_stage,
-    tracked_applications_are_stored_at_once
+    tracked_applications_are_stored_at_once,
+    a_first_sighting_never_replaces_what_a_pass_stored
 );
 
 async fn applications_page_newest_first(backend: Backend) {
@@ -140,16 +142,7 @@ async fn tracked_applications_are_stored_at_once(backend: Backend) {
         .unwrap();
     let mut state = tracked(&id, "new-app", stage("applied", 0), 3);
     state.origin = Origin::CreatedHere;
-    let created = ChangeEvent::for_application(
-        &state,
-        EventKind::ApplicationCreated(Baseline {
-            stage: state.current_stage.clone(),
-            outcome: state.outcome.clone(),
-            deleted: false,
-        }),
-        at(3),
-        at(3),
-    );
+    let created = created(&state);
     store
         .record_tracked(state.clone(), vec![created.clone()])
         .await
@@ -165,4 +158,71 @@ async fn tracked_applications_are_stored_at_once(backend: Backend) {
     let timeline = store.application_timeline(&id, &state.id).await.unwrap();
     assert_eq!(timeline.len(), 1);
     assert_eq!(timeline[0].entered_at, Some(at(3)));
+}
+
+/// The create's answer arrives after a pass already stored the application (Kombo answered
+/// slowly): the older snapshot must not replace the stored state, and the product must not get
+/// `application.created` beside the pass's `application.discovered`.
+async fn a_first_sighting_never_replaces_what_a_pass_stored(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let id = registered(&store, "acme").await;
+    let mut pass = discovery_page(&id, "app", 1);
+    pass.applications[0].current_stage = Some(stage("interview", 2));
+    pass.applications[0].changed_at = at(5);
+    let stored = pass.applications[0].clone();
+    store.apply_page(pass).await.unwrap();
+
+    let first_sighting = |state: &domain::TrackedApplication| {
+        let mut state = state.clone();
+        state.origin = Origin::CreatedHere;
+        domain::ports::PageChanges {
+            integration_id: id.clone(),
+            lease: None,
+            events: vec![created(&state)],
+            applications: vec![state],
+            stage_entries: Vec::new(),
+            held: Vec::new(),
+            pipelines: Vec::new(),
+        }
+    };
+    let late = tracked(&id, "app-0", stage("applied", 0), 1);
+    assert!(
+        !store
+            .apply_first_sighting(first_sighting(&late))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .load_applications(&id, std::slice::from_ref(&stored.id))
+            .await
+            .unwrap(),
+        vec![stored.clone()],
+        "the pass's newer state stays"
+    );
+    let feed = whole_feed(&store, 10).await;
+    assert_eq!(feed.len(), 1, "only the discovery: {feed:?}");
+
+    let fresh = tracked(&id, "app-new", stage("applied", 0), 6);
+    assert!(
+        store
+            .apply_first_sighting(first_sighting(&fresh))
+            .await
+            .unwrap()
+    );
+    let feed = whole_feed(&store, 10).await;
+    assert_eq!(feed.len(), 2);
+    assert!(matches!(
+        feed[1].event.kind,
+        EventKind::ApplicationCreated(_)
+    ));
+    assert_eq!(
+        store
+            .load_applications(&id, std::slice::from_ref(&fresh.id))
+            .await
+            .unwrap()[0]
+            .origin,
+        Origin::CreatedHere
+    );
 }

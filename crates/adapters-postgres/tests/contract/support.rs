@@ -1,7 +1,7 @@
 //! Databases for the contract suite: a fresh PostgreSQL database with a random name per test
 //! (dropped afterwards, even when the test fails), or an SQLite file in a temporary directory.
 
-use adapters_postgres::{Backend, Store, StoreOptions};
+use adapters_postgres::{Backend, NewIntegration, Store, StoreOptions};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::detect::StageEntry;
 use domain::event::{Baseline, StageChange};
@@ -178,6 +178,20 @@ pub(crate) fn tracked(
 }
 
 /// `application.discovered` for a state.
+/// The `application.created` event of an application created through the API.
+pub(crate) fn created(state: &TrackedApplication) -> ChangeEvent {
+    ChangeEvent::for_application(
+        state,
+        EventKind::ApplicationCreated(Baseline {
+            stage: state.current_stage.clone(),
+            outcome: state.outcome.clone(),
+            deleted: false,
+        }),
+        state.changed_at,
+        state.changed_at,
+    )
+}
+
 pub(crate) fn discovered(state: &TrackedApplication) -> ChangeEvent {
     ChangeEvent::for_application(
         state,
@@ -234,6 +248,7 @@ pub(crate) fn discovery_page(
         .collect();
     PageChanges {
         integration_id: integration.clone(),
+        lease: None,
         events: states.iter().map(discovered).collect(),
         stage_entries: states.iter().map(entry).collect(),
         applications: states,
@@ -272,4 +287,22 @@ pub(crate) fn assert_gap_free(feed: &[FeedEvent]) {
         sequences, expected,
         "the feed must number events 1, 2, 3, … without gaps"
     );
+}
+
+/// Registers the integration `name` with default settings, as of minute 0.
+pub(crate) async fn registered(store: &Store, name: &str) -> IntegrationId {
+    let id = integration(name);
+    store
+        .register_integration(
+            &NewIntegration {
+                id: id.clone(),
+                tool: None,
+                label: None,
+                poll_interval: None,
+            },
+            at(0),
+        )
+        .await
+        .unwrap();
+    id
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use adapters_postgres::{Backend, NewIntegration, Store};
 use chrono::{DateTime, Utc};
 use domain::fixtures::{integration, pipeline, snapshot, stage};
-use domain::ports::{Clock, MockAtsGateway, Page};
+use domain::ports::{Clock, LeaseEpoch, MockAtsGateway, Page};
 use domain::sync::{PassMode, SyncService, SyncSettings};
 use domain::{ApplicationSnapshot, Capabilities, IntegrationInfo, IntegrationStatus, Support};
 
@@ -76,7 +76,7 @@ async fn sync_passes_fill_the_feed_and_the_timeline(backend: Backend) {
     );
 
     service
-        .run_pass(&integration(), PassMode::Full, &())
+        .run_pass(&integration(), LeaseEpoch(0), PassMode::Full, &())
         .await
         .unwrap();
     let first = whole_feed(&store, 100).await;
@@ -90,13 +90,13 @@ async fn sync_passes_fill_the_feed_and_the_timeline(backend: Backend) {
     state.lock().unwrap()[0] = snapshot("app-1", "onsite", 10);
     *clock.0.lock().unwrap() = at(15);
     service
-        .run_pass(&integration(), PassMode::Incremental, &())
+        .run_pass(&integration(), LeaseEpoch(0), PassMode::Incremental, &())
         .await
         .unwrap();
     let head = store.feed_head().await.unwrap();
     *clock.0.lock().unwrap() = at(20);
     service
-        .run_pass(&integration(), PassMode::Incremental, &())
+        .run_pass(&integration(), LeaseEpoch(0), PassMode::Incremental, &())
         .await
         .unwrap();
     assert_eq!(store.feed_head().await.unwrap(), head);

@@ -15,8 +15,12 @@ contract!(
     endpoints_are_managed_and_keep_their_secret_out_of_debug,
     appended_events_queue_deliveries_for_matching_endpoints,
     delivery_leases_and_attempts,
+    a_worker_that_outlived_its_claim_cannot_record,
+    rotation_keeps_the_previous_secret_for_its_overlap,
+    disabling_appends_the_event_in_the_same_transaction,
     replays_queue_events_again,
     idempotency_keys_answer_repeats,
+    idempotency_keys_with_an_unknown_outcome_never_start_again
 );
 
 const LEASE: Duration = Duration::from_secs(30);
@@ -26,7 +30,7 @@ fn endpoint(types: &[&str]) -> NewEndpoint {
         url: "https://product.example/hooks".into(),
         description: None,
         event_types: types.iter().map(|t| (*t).to_owned()).collect(),
-        secret: None,
+        secret: "whsec_c2VjcmV0LW9mLXRoZS1lbmRwb2ludA==".into(),
     }
 }
 
@@ -34,7 +38,7 @@ async fn endpoints_are_managed_and_keep_their_secret_out_of_debug(backend: Backe
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     let created = store.create_endpoint(&endpoint(&[]), at(0)).await.unwrap();
-    assert!(created.secret.starts_with("whsec_"));
+    assert_eq!(created.secret, endpoint(&[]).secret, "stored as given");
     assert!(!format!("{created:?}").contains(&created.secret));
     assert_eq!(
         store.endpoint(&created.id).await.unwrap(),
@@ -58,14 +62,18 @@ async fn endpoints_are_managed_and_keep_their_secret_out_of_debug(backend: Backe
     assert!(updated.wants("application.hired") && !updated.wants("application.deleted"));
 
     let rotated = store
-        .rotate_secret(&created.id, at(2))
+        .rotate_secret(&created.id, "whsec_bmV3", at(2), at(2))
         .await
         .unwrap()
         .unwrap();
-    assert_ne!(rotated.secret, created.secret);
+    assert_eq!(
+        (rotated.secret.as_str(), rotated.previous_secret.clone()),
+        ("whsec_bmV3", None)
+    );
+    assert!(!format!("{rotated:?}").contains("whsec_"));
     assert!(
         store
-            .disable_endpoint(&created.id, "failing for 3 days", at(3))
+            .disable_endpoint(&created.id, "failing for 3 days", at(3), None)
             .await
             .unwrap()
     );
@@ -114,7 +122,7 @@ async fn appended_events_queue_deliveries_for_matching_endpoints(backend: Backen
         .unwrap();
     let off = store.create_endpoint(&endpoint(&[]), at(0)).await.unwrap();
     store
-        .disable_endpoint(&off.id, "test", at(0))
+        .disable_endpoint(&off.id, "test", at(0), None)
         .await
         .unwrap();
 
@@ -213,13 +221,16 @@ async fn delivery_leases_and_attempts(backend: Backend) {
         response_excerpt: Some("busy".into()),
         error: None,
     };
-    a.record_attempt(
-        delivery.delivery_id,
-        &failed,
-        AttemptOutcome::RetryAt(now + Span::seconds(10)),
-    )
-    .await
-    .unwrap();
+    assert!(
+        a.record_attempt(
+            delivery.delivery_id,
+            delivery.attempt,
+            &failed,
+            AttemptOutcome::RetryAt(now + Span::seconds(10)),
+        )
+        .await
+        .unwrap()
+    );
     assert!(
         a.claim_due_deliveries(now + Span::seconds(5), 10, LEASE)
             .await
@@ -233,11 +244,12 @@ async fn delivery_leases_and_attempts(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(again.len(), 6);
+    // Every claim counts its attempt, recorded or not.
+    assert!(again.iter().all(|d| d.attempt == 2));
     let retry = again
         .iter()
         .find(|d| d.delivery_id == delivery.delivery_id)
         .unwrap();
-    assert_eq!(retry.attempt, 2);
 
     let ok = DeliveryAttempt {
         at: now + Span::seconds(40),
@@ -246,9 +258,16 @@ async fn delivery_leases_and_attempts(backend: Backend) {
         response_excerpt: None,
         error: None,
     };
-    a.record_attempt(delivery.delivery_id, &ok, AttemptOutcome::Delivered)
+    assert!(
+        a.record_attempt(
+            delivery.delivery_id,
+            retry.attempt,
+            &ok,
+            AttemptOutcome::Delivered
+        )
         .await
-        .unwrap();
+        .unwrap()
+    );
     let record = a.delivery(delivery.delivery_id).await.unwrap().unwrap();
     assert_eq!(
         (record.status, record.attempts, record.last_status_code),
@@ -272,9 +291,16 @@ async fn delivery_leases_and_attempts(backend: Backend) {
         response_excerpt: None,
         error: Some("connection refused".into()),
     };
-    a.record_attempt(other.delivery_id, &refused, AttemptOutcome::GiveUp)
+    assert!(
+        a.record_attempt(
+            other.delivery_id,
+            other.attempt,
+            &refused,
+            AttemptOutcome::GiveUp
+        )
         .await
-        .unwrap();
+        .unwrap()
+    );
     assert_eq!(
         a.delivery(other.delivery_id).await.unwrap().unwrap().status,
         DeliveryStatus::Failed
@@ -286,6 +312,162 @@ async fn delivery_leases_and_attempts(backend: Backend) {
             .len(),
         4
     );
+}
+
+/// One delivery queued for one endpoint.
+async fn one_delivery(store: &adapters_postgres::Store) {
+    store.create_endpoint(&endpoint(&[]), at(0)).await.unwrap();
+    store
+        .apply_page(discovery_page(&integration("acme"), "app", 1))
+        .await
+        .unwrap();
+}
+
+async fn a_worker_that_outlived_its_claim_cannot_record(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    one_delivery(&store).await;
+    let attempt = |second: i64, status: u16| DeliveryAttempt {
+        at: at(second),
+        status_code: Some(status),
+        latency: Duration::from_millis(5),
+        response_excerpt: None,
+        error: None,
+    };
+
+    let slow = store.claim_due_deliveries(at(60), 1, LEASE).await.unwrap();
+    assert_eq!(slow.len(), 1);
+    // The slow worker's lease runs out and another worker claims the delivery.
+    let fast = store
+        .claim_due_deliveries(at(60) + Span::seconds(31), 1, LEASE)
+        .await
+        .unwrap();
+    assert_eq!((slow[0].attempt, fast[0].attempt), (1, 2));
+    let id = fast[0].delivery_id;
+    assert!(
+        !store
+            .record_attempt(
+                id,
+                slow[0].attempt,
+                &attempt(95, 500),
+                AttemptOutcome::GiveUp
+            )
+            .await
+            .unwrap(),
+        "a stale claim records nothing while the newer one runs"
+    );
+    assert!(
+        store
+            .record_attempt(
+                id,
+                fast[0].attempt,
+                &attempt(96, 204),
+                AttemptOutcome::Delivered
+            )
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_attempt(
+                id,
+                slow[0].attempt,
+                &attempt(97, 504),
+                AttemptOutcome::RetryAt(at(200))
+            )
+            .await
+            .unwrap(),
+        "nor after it delivered"
+    );
+    let record = store.delivery(id).await.unwrap().unwrap();
+    assert_eq!(
+        (record.status, record.attempts, record.last_status_code),
+        (DeliveryStatus::Delivered, 2, Some(204))
+    );
+    assert_eq!(store.list_attempts(id).await.unwrap().len(), 1);
+    assert!(
+        store
+            .claim_due_deliveries(at(300), 1, LEASE)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn rotation_keeps_the_previous_secret_for_its_overlap(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let created = store.create_endpoint(&endpoint(&[]), at(0)).await.unwrap();
+    let first = created.secret.clone();
+    let rotated = store
+        .rotate_secret(&created.id, "whsec_c2Vjb25k", at(100), at(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rotated.signing_secrets(at(10)),
+        ["whsec_c2Vjb25k", first.as_str()]
+    );
+    assert_eq!(rotated.signing_secrets(at(99)).len(), 2);
+    assert_eq!(rotated.signing_secrets(at(100)), ["whsec_c2Vjb25k"]);
+    assert_eq!(store.endpoint(&created.id).await.unwrap(), Some(rotated));
+    // A second rotation keeps the secret it replaces, not the first one.
+    let again = store
+        .rotate_secret(&created.id, "whsec_dGhpcmQ=", at(150), at(20))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        again.signing_secrets(at(20)),
+        ["whsec_dGhpcmQ=", "whsec_c2Vjb25k"]
+    );
+    assert!(
+        store
+            .rotate_secret("ep_missing", "whsec_eA==", at(150), at(20))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn disabling_appends_the_event_in_the_same_transaction(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let created = store.create_endpoint(&endpoint(&[]), at(0)).await.unwrap();
+    let event = |second| {
+        domain::ChangeEvent::endpoint_disabled(
+            domain::event::EndpointDisabled {
+                endpoint_id: created.id.clone(),
+                url: created.url.clone(),
+                reason: "failing".into(),
+            },
+            at(second),
+        )
+    };
+    assert!(
+        store
+            .disable_endpoint(&created.id, "failing", at(5), Some(event(5)))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.feed_head().await.unwrap(), 1);
+    // Disabled already: neither the reason nor the feed changes.
+    assert!(
+        !store
+            .disable_endpoint(&created.id, "again", at(6), Some(event(6)))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.feed_head().await.unwrap(), 1);
+    let stored = store.endpoint(&created.id).await.unwrap().unwrap();
+    assert_eq!(stored.disabled_reason.as_deref(), Some("failing"));
+    assert!(
+        !store
+            .disable_endpoint("ep_missing", "x", at(7), Some(event(7)))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.feed_head().await.unwrap(), 1);
 }
 
 async fn replays_queue_events_again(backend: Backend) {
@@ -438,5 +620,65 @@ async fn idempotency_keys_answer_repeats(backend: Backend) {
             .await
             .unwrap(),
         IdempotencyClaim::Started
+    );
+}
+
+async fn idempotency_keys_with_an_unknown_outcome_never_start_again(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let scope = "POST /v1/applications";
+    assert_eq!(
+        store
+            .begin_idempotent(scope, "lost", "h1", at(0))
+            .await
+            .unwrap(),
+        IdempotencyClaim::Started
+    );
+    store
+        .mark_outcome_unknown(scope, "lost", "Kombo's answer was lost")
+        .await
+        .unwrap();
+    // Only a request in flight is released; this one may have taken effect.
+    store.abandon_idempotent(scope, "lost").await.unwrap();
+    assert_eq!(
+        store
+            .begin_idempotent(scope, "lost", "h1", at(1))
+            .await
+            .unwrap(),
+        IdempotencyClaim::OutcomeUnknown {
+            detail: "Kombo's answer was lost".into()
+        }
+    );
+    assert_eq!(
+        store
+            .begin_idempotent(scope, "lost", "h2", at(1))
+            .await
+            .unwrap(),
+        IdempotencyClaim::Mismatch,
+        "another request with the key is still a mismatch"
+    );
+
+    // A request whose process died stays in flight until it is older than any request runs.
+    assert_eq!(
+        store
+            .begin_idempotent(scope, "crashed", "h1", at(0))
+            .await
+            .unwrap(),
+        IdempotencyClaim::Started
+    );
+    assert_eq!(
+        store
+            .begin_idempotent(scope, "crashed", "h1", at(9))
+            .await
+            .unwrap(),
+        IdempotencyClaim::InFlight
+    );
+    let claim = store
+        .begin_idempotent(scope, "crashed", "h1", at(11))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&claim, IdempotencyClaim::OutcomeUnknown { detail } if detail.contains("never finished")),
+        "{claim:?}"
     );
 }
