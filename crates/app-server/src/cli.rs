@@ -28,7 +28,8 @@ pub enum Command {
     Serve,
     /// Applies pending database migrations, then exits.
     Migrate,
-    /// Runs one sync pass for one integration in the foreground, with progress and a summary.
+    /// Runs one sync pass for one integration in the foreground, with progress and a summary,
+    /// under the integration's lease (refused, naming the holder, while another process syncs it).
     Sync(SyncArgs),
     /// Tries stagewatch with no setup: a simulated Kombo, an embedded database in a temporary
     /// folder, applications created and tracked, every change printed as it is detected.

@@ -5,14 +5,17 @@ use domain::ports::{PageChanges, StoreError, TrackerStore};
 use domain::{ApplicationSnapshot, DetectContext, Origin, Pipeline, detect};
 
 /// Stores the created application as tracked and appends its `application.created` event, in
-/// one transaction. The event's id is derived from the application, so a later sync pass that
-/// sees the same application does not announce it again.
+/// one transaction, and returns that event. A later sync pass that sees the same application
+/// finds it stored and does not announce it again. When a pass stored it first (Kombo answered
+/// slowly), that pass has announced it as `application.discovered` and may have recorded newer
+/// changes: nothing is written and `None` is returned, so the product never gets both events and
+/// the stored state never goes back to the create's snapshot.
 pub async fn track_created(
     store: &dyn TrackerStore,
     snapshot: &ApplicationSnapshot,
     pipeline: Option<&Pipeline>,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<domain::ChangeEvent, StoreError> {
+) -> Result<Option<domain::ChangeEvent>, StoreError> {
     let detection = detect(
         None,
         snapshot,
@@ -27,9 +30,10 @@ pub async fn track_created(
         .first()
         .cloned()
         .expect("a first sighting always yields its baseline event");
-    store
-        .apply_page(PageChanges {
+    let stored = store
+        .apply_first_sighting(PageChanges {
             integration_id: snapshot.integration_id.clone(),
+            lease: None,
             applications: vec![detection.next_state],
             events: detection.events,
             stage_entries: detection.stage_entry.into_iter().collect(),
@@ -37,5 +41,5 @@ pub async fn track_created(
             pipelines: Vec::new(),
         })
         .await?;
-    Ok(event)
+    Ok(stored.then_some(event))
 }

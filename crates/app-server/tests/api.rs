@@ -12,8 +12,9 @@ use app_server::config::{Secret, Settings};
 use app_server::http::{ApiParts, auth::hash_key};
 use common::{TestDatabase, kombo_client};
 use domain::ports::SystemClock;
-use kombo_sandbox::{Endpoint, RunningSandbox, Sandbox, SandboxConfig};
+use kombo_sandbox::{Endpoint, Fault, FaultRule, RunningSandbox, Sandbox, SandboxConfig, Trigger};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -163,12 +164,7 @@ impl Api {
         assert!(claimed.iter().any(|record| record.id.as_str() == id));
         for record in claimed {
             self.store
-                .release_lease(
-                    &record.id,
-                    "api-test",
-                    now + chrono::Duration::hours(1),
-                    None,
-                )
+                .release_lease(&record, now + chrono::Duration::hours(1), None)
                 .await
                 .expect("release");
         }
@@ -319,7 +315,7 @@ async fn integrations_register_list_get_sync_pause_and_resume() {
     assert_eq!(again["created_at"], created["created_at"]);
     let labelled = api
         .call(Method::POST, "/v1/integrations")
-        .json(&json!({ "id": PERSONIO, "label": "Globex", "poll_interval_seconds": 60 }))
+        .json(&json!({ "id": PERSONIO, "label": "Globex", "poll_interval_seconds": 60.0 }))
         .send()
         .await
         .unwrap();
@@ -380,6 +376,27 @@ async fn integrations_register_list_get_sync_pause_and_resume() {
         .await
         .unwrap();
     expect_invalid(short, "poll_interval_seconds").await;
+    let long = api
+        .call(Method::POST, "/v1/integrations")
+        .json(&json!({ "id": "initech-workday", "poll_interval_seconds": 86_401 }))
+        .send()
+        .await
+        .unwrap();
+    expect_invalid(long, "poll_interval_seconds").await;
+    let fraction = api
+        .call(Method::POST, "/v1/integrations")
+        .json(&json!({ "id": "initech-workday", "poll_interval_seconds": 60.5 }))
+        .send()
+        .await
+        .unwrap();
+    expect_invalid(fraction, "poll_interval_seconds").await;
+    let not_ascii = api
+        .call(Method::POST, "/v1/integrations")
+        .json(&json!({ "id": "greenhouse:Zürich" }))
+        .send()
+        .await
+        .unwrap();
+    expect_invalid(not_ascii, "id").await;
     let unknown_field = api
         .call(Method::POST, "/v1/integrations")
         .json(&json!({ "id": "initech-workday", "colour": "blue" }))
@@ -416,16 +433,7 @@ async fn create_is_tracked_and_idempotent(api: &Api) {
     api.register(GREENHOUSE).await;
     let job = api.job_ids(GREENHOUSE)[0].clone();
     let body = application_body(&job, "jane.doe@example.com");
-    let send = |body: &Value| {
-        api.call(
-            Method::POST,
-            &format!("/v1/integrations/{GREENHOUSE}/applications"),
-        )
-        .header("Idempotency-Key", "order-4711")
-        .json(body)
-        .send()
-    };
-    let first = send(&body).await.unwrap();
+    let first = create_with_key(api, "order-4711", &body).await;
     assert!(first.headers().get("idempotent-replayed").is_none());
     let first = expect_json(first, StatusCode::CREATED).await;
     let id = first["id"].as_str().expect("application id").to_owned();
@@ -440,7 +448,7 @@ async fn create_is_tracked_and_idempotent(api: &Api) {
     assert_eq!(created.len(), 1);
     assert_eq!(created[0]["id"], first["event"]["id"]);
 
-    let replay = send(&body).await.unwrap();
+    let replay = create_with_key(api, "order-4711", &body).await;
     assert_eq!(
         replay
             .headers()
@@ -457,9 +465,12 @@ async fn create_is_tracked_and_idempotent(api: &Api) {
         1
     );
 
-    let other = send(&application_body(&job, "john.roe@example.com"))
-        .await
-        .unwrap();
+    let other = create_with_key(
+        api,
+        "order-4711",
+        &application_body(&job, "john.roe@example.com"),
+    )
+    .await;
     let problem = expect_problem(
         other,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -487,6 +498,138 @@ async fn create_is_tracked_and_idempotent_on_sqlite() {
 async fn create_is_tracked_and_idempotent_on_postgres() {
     let api = Api::start(TestDatabase::postgres().await, Options::default()).await;
     create_is_tracked_and_idempotent(&api).await;
+    api.stop().await;
+}
+
+/// A create sent with `key` through the API.
+async fn create_with_key(api: &Api, key: &str, body: &Value) -> Response {
+    api.call(
+        Method::POST,
+        &format!("/v1/integrations/{GREENHOUSE}/applications"),
+    )
+    .header("Idempotency-Key", key)
+    .json(body)
+    .send()
+    .await
+    .expect("create")
+}
+
+/// Makes the SQLite database refuse every insert into `table` (a failed write, a pool
+/// timeout…) until [`accept_inserts`].
+async fn refuse_inserts(api: &Api, table: &str) {
+    api.store
+        .connection()
+        .execute_unprepared(&format!(
+            "CREATE TRIGGER refuse_{table} BEFORE INSERT ON {table} \
+             BEGIN SELECT RAISE(ABORT, 'the database refused the write'); END"
+        ))
+        .await
+        .expect("trigger");
+}
+
+async fn accept_inserts(api: &Api, table: &str) {
+    api.store
+        .connection()
+        .execute_unprepared(&format!("DROP TRIGGER refuse_{table}"))
+        .await
+        .expect("drop the trigger");
+}
+
+/// Makes the sandbox fail the next create the way `fault` says.
+fn fail_next_create(api: &Api, fault: Fault) {
+    api.sandbox
+        .handle()
+        .add_fault(FaultRule::new(fault, Trigger::Next(1)).on(&[Endpoint::CreateApplication]));
+}
+
+#[tokio::test]
+async fn a_create_whose_outcome_is_unknown_is_never_sent_twice() {
+    let api = Api::sqlite().await;
+    api.register(GREENHOUSE).await;
+    let job = api.job_ids(GREENHOUSE)[0].clone();
+    let held_before = api.sandbox.handle().current_applications(GREENHOUSE).len();
+    let creates = || {
+        api.sandbox
+            .handle()
+            .request_count(Endpoint::CreateApplication)
+    };
+
+    // Kombo created the application, but its answer broke off: the ATS holds it.
+    let lost = application_body(&job, "lost.answer@example.com");
+    fail_next_create(&api, Fault::TruncatedBody);
+    let first = create_with_key(&api, "order-lost", &lost).await;
+    expect_problem(first, StatusCode::BAD_GATEWAY, "kombo-outcome-unknown").await;
+    assert_eq!(
+        api.sandbox.handle().current_applications(GREENHOUSE).len(),
+        held_before + 1,
+        "the sandbox created it"
+    );
+    let retry = create_with_key(&api, "order-lost", &lost).await;
+    let problem = expect_problem(retry, StatusCode::CONFLICT, "idempotency-outcome-unknown").await;
+    assert_eq!(problem["field"], "Idempotency-Key");
+    assert_eq!(creates(), 1, "a retry with the key is not sent to Kombo");
+
+    // A 5xx may come after the ATS acted: just as unknown.
+    let failed = application_body(&job, "server.error@example.com");
+    fail_next_create(&api, Fault::Status(503));
+    let first = create_with_key(&api, "order-503", &failed).await;
+    expect_problem(first, StatusCode::BAD_GATEWAY, "kombo-outcome-unknown").await;
+    let retry = create_with_key(&api, "order-503", &failed).await;
+    expect_problem(retry, StatusCode::CONFLICT, "idempotency-outcome-unknown").await;
+    assert_eq!(creates(), 2);
+
+    // A rate limit proves nothing was created: the key is free, and the retry creates.
+    let limited = application_body(&job, "rate.limited@example.com");
+    fail_next_create(
+        &api,
+        Fault::RateLimited {
+            retry_after_secs: 1,
+        },
+    );
+    let first = create_with_key(&api, "order-429", &limited).await;
+    expect_problem(first, StatusCode::TOO_MANY_REQUESTS, "kombo-rate-limited").await;
+    let retry = create_with_key(&api, "order-429", &limited).await;
+    expect_json(retry, StatusCode::CREATED).await;
+    assert_eq!(creates(), 4);
+    let created = api
+        .feed()
+        .await
+        .iter()
+        .filter(|event| event["type"] == "application.created")
+        .count();
+    assert_eq!(created, 1, "only the create Kombo answered is announced");
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn a_create_that_could_not_be_stored_answers_with_the_application() {
+    let api = Api::sqlite().await;
+    api.register(GREENHOUSE).await;
+    let job = api.job_ids(GREENHOUSE)[0].clone();
+    refuse_inserts(&api, "applications").await;
+    let body = application_body(&job, "unstored@example.com");
+    let first = create_with_key(&api, "order-unstored", &body).await;
+    let first = expect_json(first, StatusCode::CREATED).await;
+    assert!(first["id"].is_string(), "{first}");
+    assert!(first["event"].is_null(), "nothing was recorded: {first}");
+
+    // The retry answers with the same application; Kombo is not asked again.
+    let replay = create_with_key(&api, "order-unstored", &body).await;
+    assert_eq!(
+        replay
+            .headers()
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    let replay = expect_json(replay, StatusCode::CREATED).await;
+    assert_eq!(replay["id"], first["id"]);
+    assert_eq!(
+        api.sandbox
+            .handle()
+            .request_count(Endpoint::CreateApplication),
+        1
+    );
     api.stop().await;
 }
 
@@ -913,10 +1056,13 @@ async fn the_event_feed_filters_pages_and_long_polls() {
 
     for (query, field) in [
         ("types=application.exploded", "types"),
+        ("types=application.hired,", "types"),
+        ("types=application.hired,%20application.declined", "types"),
         ("limit=0", "limit"),
         ("limit=1001", "limit"),
         ("after=-1", "after"),
         ("after=soon", "after"),
+        ("wait=3601", "wait"),
     ] {
         let response = api
             .call(Method::GET, &format!("/v1/events?{query}"))
@@ -1184,6 +1330,11 @@ fn data_changed(id: &str, integration: &str, model: &str) -> Value {
 }
 
 fn state_changed(id: &str, integration: &str, state: &str) -> Value {
+    state_changed_at(id, integration, state, "2026-01-05T10:00:00.000Z")
+}
+
+/// `integration-state-changed`, stamped by Kombo at `updated_at`.
+fn state_changed_at(id: &str, integration: &str, state: &str, updated_at: &str) -> Value {
     json!({
         "id": id,
         "type": "integration-state-changed",
@@ -1199,7 +1350,7 @@ fn state_changed(id: &str, integration: &str, state: &str) -> Value {
             "qa_status": "PASSED",
             "setup_status": "COMPLETED",
             "state": state,
-            "updated_at": "2026-01-05T10:00:00.000Z",
+            "updated_at": updated_at,
         }
     })
 }
@@ -1291,6 +1442,362 @@ async fn kombo_webhooks_are_verified_deduplicated_and_applied() {
             .unwrap()
             .len(),
         1
+    );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn a_kombo_webhook_whose_handling_failed_is_handled_on_redelivery() {
+    let api = Api::sqlite().await;
+    refuse_inserts(&api, "integrations").await;
+    let created = json!({
+        "id": "whk-created-1",
+        "type": "integration-created",
+        "data": {
+            "id": "newco-greenhouse",
+            "tool": "greenhouse",
+            "category": "ATS",
+            "end_user": {"organization_name": "Newco", "creator_email": null, "origin_id": "n1"},
+        }
+    });
+    let failed = api.signed_kombo_webhook(&created).await;
+    assert!(
+        failed.status().is_server_error(),
+        "a failed handling is an error, so that Kombo redelivers: {}",
+        failed.status()
+    );
+    accept_inserts(&api, "integrations").await;
+
+    // Kombo's redelivery, with the same webhook id, is handled this time.
+    let redelivered = api.signed_kombo_webhook(&created).await;
+    assert_eq!(redelivered.status(), StatusCode::NO_CONTENT);
+    let integration = api.integration("newco-greenhouse").await;
+    assert_eq!(integration["status"], "ACTIVE", "{integration}");
+    // Once handled, a further redelivery is a duplicate.
+    let feed = api.feed().await.len();
+    let again = api.signed_kombo_webhook(&created).await;
+    assert_eq!(again.status(), StatusCode::NO_CONTENT);
+    assert_eq!(api.feed().await.len(), feed);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn an_integration_state_older_than_the_one_applied_is_dropped() {
+    let api = Api::sqlite().await;
+    api.register(GREENHOUSE).await;
+    let invalid = api
+        .signed_kombo_webhook(&state_changed_at(
+            "whk-10h",
+            GREENHOUSE,
+            "INVALID",
+            "2026-01-05T10:00:00.000Z",
+        ))
+        .await;
+    assert_eq!(invalid.status(), StatusCode::NO_CONTENT);
+    assert_eq!(api.integration(GREENHOUSE).await["status"], "INVALID");
+    let feed = api.feed().await.len();
+
+    // Kombo's earlier ACTIVE arrives late (a retry): it must not win.
+    let late = api
+        .signed_kombo_webhook(&state_changed_at(
+            "whk-9h",
+            GREENHOUSE,
+            "ACTIVE",
+            "2026-01-05T09:00:00.000Z",
+        ))
+        .await;
+    assert_eq!(late.status(), StatusCode::NO_CONTENT);
+    assert_eq!(api.integration(GREENHOUSE).await["status"], "INVALID");
+    assert_eq!(api.feed().await.len(), feed, "no status_changed for it");
+
+    // A newer state applies.
+    let newer = api
+        .signed_kombo_webhook(&state_changed_at(
+            "whk-11h",
+            GREENHOUSE,
+            "ACTIVE",
+            "2026-01-05T11:00:00.000Z",
+        ))
+        .await;
+    assert_eq!(newer.status(), StatusCode::NO_CONTENT);
+    assert_eq!(api.integration(GREENHOUSE).await["status"], "ACTIVE");
+    assert_eq!(api.feed().await.len(), feed + 1);
+    api.stop().await;
+}
+
+/// An application of `integration`, deleted in the ATS at `deleted_at`.
+fn deleted_application(
+    integration: &domain::IntegrationId,
+    id: &str,
+    deleted_at: chrono::DateTime<chrono::Utc>,
+) -> domain::TrackedApplication {
+    domain::TrackedApplication {
+        integration_id: integration.clone(),
+        id: domain::ApplicationId::parse(id).unwrap(),
+        remote_id: None,
+        job_id: None,
+        job_name: None,
+        candidate_id: None,
+        candidate_name: None,
+        current_stage: None,
+        stage_unknown_since: None,
+        outcome: None,
+        outcome_unknown_since: None,
+        rejection_reason_name: None,
+        rejected_at: None,
+        changed_at: deleted_at,
+        deleted_at: Some(deleted_at),
+        remote_created_at: None,
+        origin: domain::Origin::Discovered,
+        first_seen_at: deleted_at,
+        last_seen_at: deleted_at,
+        entered_current_stage_at: None,
+    }
+}
+
+#[tokio::test]
+async fn an_operator_confirms_held_deletions_through_the_api() {
+    use domain::ports::{HeldChange, PageChanges, TrackerStore};
+
+    let api = Api::sqlite().await;
+    api.register(GREENHOUSE).await;
+    let integration = domain::IntegrationId::parse(GREENHOUSE).unwrap();
+    let now = chrono::Utc::now();
+    let held: Vec<HeldChange> = ["gone-1", "gone-2"]
+        .iter()
+        .map(|id| {
+            let state = deleted_application(&integration, id, now);
+            let event = domain::ChangeEvent::for_application(
+                &state,
+                domain::EventKind::Deleted(domain::event::Deleted {
+                    remote_deleted_at: now,
+                }),
+                now,
+                now,
+            );
+            HeldChange {
+                application: state,
+                events: vec![event],
+                stage_entry: None,
+            }
+        })
+        .collect();
+    api.store
+        .apply_page(PageChanges {
+            integration_id: integration.clone(),
+            lease: None,
+            applications: Vec::new(),
+            events: Vec::new(),
+            stage_entries: Vec::new(),
+            held,
+            pipelines: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let feed = api.feed().await.len();
+
+    let confirmed = api
+        .call(
+            Method::POST,
+            &format!("/v1/integrations/{GREENHOUSE}/deletions/confirm"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let confirmed = expect_json(confirmed, StatusCode::OK).await;
+    assert_eq!(confirmed["released"], 2);
+    let events = api.feed().await;
+    assert_eq!(events.len(), feed + 2);
+    assert!(
+        events[feed..]
+            .iter()
+            .all(|e| e["type"] == "application.deleted")
+    );
+    assert_eq!(api.integration(GREENHOUSE).await["deletions_held"], false);
+
+    // Nothing left: a second confirmation releases nothing.
+    let again = api
+        .call(
+            Method::POST,
+            &format!("/v1/integrations/{GREENHOUSE}/deletions/confirm"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect_json(again, StatusCode::OK).await["released"], 0);
+    let unknown = api
+        .call(
+            Method::POST,
+            "/v1/integrations/nobody-greenhouse/deletions/confirm",
+        )
+        .send()
+        .await
+        .unwrap();
+    expect_problem(unknown, StatusCode::NOT_FOUND, "not-found").await;
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn a_cursor_before_the_oldest_kept_event_is_gone() {
+    let api = Api::sqlite().await;
+    api.register(GREENHOUSE).await;
+    for n in 0..3 {
+        let state = api
+            .signed_kombo_webhook(&state_changed_at(
+                &format!("whk-{n}"),
+                GREENHOUSE,
+                if n % 2 == 0 { "INVALID" } else { "ACTIVE" },
+                &format!("2026-01-05T1{n}:00:00.000Z"),
+            ))
+            .await;
+        assert_eq!(state.status(), StatusCode::NO_CONTENT);
+    }
+    let feed = api.feed().await;
+    assert_eq!(feed.len(), 3);
+
+    // Retention removes everything detected before now: all three events.
+    let removed = api
+        .store
+        .prune_feed(chrono::Utc::now() + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(removed, 3);
+    let gone = api
+        .call(Method::GET, "/v1/events?after=1")
+        .send()
+        .await
+        .unwrap();
+    let problem = expect_problem(gone, StatusCode::GONE, "feed-pruned").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("after=3"),
+        "{problem}"
+    );
+    // From the oldest kept event on, the feed reads as usual.
+    let on = api.get("/v1/events?after=3").await;
+    assert_eq!(on["events"].as_array().unwrap().len(), 0);
+    assert_eq!(on["next_after"], 3);
+    let from_start = api.get("/v1/events").await;
+    assert_eq!(from_start["events"].as_array().unwrap().len(), 0);
+    api.stop().await;
+}
+
+/// The test binary's metrics, rendered as Prometheus text (one recorder per process).
+fn refused_count(reason: &str) -> u64 {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    let wanted = format!("stagewatch_http_refused_total{{reason=\"{reason}\"}} ");
+    HANDLE
+        .get_or_init(app_server::telemetry::init_metrics)
+        .render()
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(&wanted)
+                .map(|n| n.trim().parse().unwrap())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn refusals_are_answered_with_problems_and_counted() {
+    let _ = refused_count("");
+    let api = Api::sqlite().await;
+    let before = |reasons: &[&str]| {
+        reasons
+            .iter()
+            .map(|r| ((*r).to_owned(), refused_count(r)))
+            .collect::<Vec<_>>()
+    };
+    let reasons = [
+        "api_key_missing",
+        "api_key_wrong",
+        "kombo_signature_forged",
+        "kombo_signature_missing",
+        "private_webhook_url",
+        "body_too_large",
+        "json_too_deep",
+    ];
+    let counts = before(&reasons);
+
+    let missing = api
+        .open(Method::GET, "/v1/integrations")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(missing, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let wrong = api
+        .open(Method::GET, "/v1/integrations")
+        .bearer_auth("not-the-key")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(wrong, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    // A genuine signature, but over another body.
+    let genuine = data_changed("wh_1", GREENHOUSE, "ats_applications");
+    let signature = adapters_kombo::webhook::sign(
+        KOMBO_SECRET.as_bytes(),
+        &serde_json::to_vec(&genuine).unwrap(),
+    );
+    let forged = data_changed("wh_2", PERSONIO, "ats_applications");
+    let response = api.kombo_webhook(&forged, Some(&signature)).await;
+    expect_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let response = api.kombo_webhook(&forged, None).await;
+    expect_problem(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.7/hooks",
+        "http://[::1]:8080/hooks",
+        "http://[fd00::1]/hooks",
+        "http://[::ffff:127.0.0.1]/hooks",
+        "http://100.64.0.1/hooks",
+        "http://LOCALHOST./hooks",
+    ] {
+        let response = api
+            .call(Method::POST, "/v1/webhook-endpoints")
+            .json(&json!({ "url": url }))
+            .send()
+            .await
+            .unwrap();
+        let body = expect_invalid(response, "url").await;
+        assert!(
+            body["detail"].as_str().unwrap().contains("non-public"),
+            "{url}: {body}"
+        );
+    }
+
+    let padding = "x".repeat(BODY_LIMIT * 2);
+    let oversize = api
+        .call(Method::POST, "/v1/integrations")
+        .json(&json!({ "id": padding }))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(oversize, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large").await;
+    let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
+    let nested = api
+        .call(Method::POST, "/v1/webhook-endpoints")
+        .header("content-type", "application/json")
+        .body(format!(
+            r#"{{"url": "https://hooks.example.com/", "description": {deep}}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(nested, StatusCode::BAD_REQUEST, "json-too-deep").await;
+
+    let expected = [1, 1, 1, 1, 7, 1, 1];
+    for ((reason, count), wanted) in counts.iter().zip(expected) {
+        assert!(
+            refused_count(reason) >= count + wanted,
+            "{reason}: {} then {}",
+            count,
+            refused_count(reason)
+        );
+    }
+    assert_eq!(
+        api.get("/v1/webhook-endpoints").await["endpoints"],
+        json!([])
     );
     api.stop().await;
 }

@@ -13,8 +13,8 @@ use app_server::worker::{ScheduleSettings, Scheduler, SchedulerSettings};
 use async_trait::async_trait;
 use common::{TestDatabase, kombo_client};
 use domain::ports::{
-    AppliedPage, HoldStats, IntegrationUpdate, PageChanges, PassCompletion, PassFailure,
-    StoreError, SyncState, SystemClock, TrackerStore,
+    AppliedPage, HoldStats, IntegrationUpdate, LeaseEpoch, PageChanges, PassCompletion,
+    PassFailure, StoreError, SyncState, SystemClock, TrackerStore,
 };
 use domain::sync::{SyncService, SyncSettings};
 use domain::{ApplicationId, IntegrationId, JobId, Pipeline, TrackedApplication};
@@ -85,11 +85,21 @@ impl TrackerStore for Recording {
     async fn apply_page(&self, changes: PageChanges) -> Result<AppliedPage, StoreError> {
         self.inner.apply_page(changes).await
     }
+    async fn apply_first_sighting(&self, changes: PageChanges) -> Result<bool, StoreError> {
+        self.inner.apply_first_sighting(changes).await
+    }
     async fn hold_stats(&self, i: &IntegrationId) -> Result<HoldStats, StoreError> {
         self.inner.hold_stats(i).await
     }
-    async fn release_held(&self, i: &IntegrationId) -> Result<u64, StoreError> {
-        self.inner.release_held(i).await
+    async fn count_held(&self, i: &IntegrationId) -> Result<u64, StoreError> {
+        self.inner.count_held(i).await
+    }
+    async fn release_held(
+        &self,
+        i: &IntegrationId,
+        lease: Option<LeaseEpoch>,
+    ) -> Result<u64, StoreError> {
+        self.inner.release_held(i, lease).await
     }
     async fn complete_pass(&self, completion: PassCompletion) -> Result<(), StoreError> {
         let id = completion.integration_id.clone();

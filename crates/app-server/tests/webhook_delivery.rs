@@ -11,6 +11,8 @@ use std::time::Duration;
 use adapters_postgres::{DeliveryStatus, NewEndpoint, Store};
 use app_server::config::Settings;
 use app_server::delivery::Deliverer;
+use app_server::delivery::schedule::RetrySchedule;
+use app_server::delivery::sign::generate_secret;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -135,13 +137,81 @@ fn status_events(count: usize) -> Vec<ChangeEvent> {
         .collect()
 }
 
+/// A deliverer with a short retry schedule (four retries), allowed to reach the loopback
+/// receivers.
 fn deliverer(store: &Store, clock: Arc<dyn Clock>) -> Deliverer {
-    Deliverer::new(store.clone(), clock, &Settings::default())
+    deliverer_with(store, clock, true, 4)
+}
+
+fn deliverer_with(
+    store: &Store,
+    clock: Arc<dyn Clock>,
+    allow_private_urls: bool,
+    retries: usize,
+) -> Deliverer {
+    let mut settings = Settings::default();
+    settings.webhooks.allow_private_urls = allow_private_urls;
+    Deliverer::new(store.clone(), clock, &settings)
         .expect("deliverer")
-        .with_retry_waits(
-            vec![Duration::from_millis(30); 4],
+        .with_schedule(
+            RetrySchedule::new(vec![Duration::from_millis(30); retries]),
             Duration::from_millis(20),
         )
+}
+
+fn new_endpoint(url: String, secret: String) -> NewEndpoint {
+    NewEndpoint {
+        url,
+        description: None,
+        event_types: Vec::new(),
+        secret,
+    }
+}
+
+/// Runs `deliverer` until `done` holds (at most ten seconds), then stops it.
+async fn run_until<F, Fut>(deliverer: Deliverer, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(deliverer.run(shutdown.clone()));
+    for _ in 0..500 {
+        if done().await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    worker.await.unwrap();
+}
+
+/// Whether every delivery to the endpoint is finished (delivered or given up).
+async fn all_finished(store: &Store, endpoint: &str) -> bool {
+    let deliveries = store.list_deliveries(endpoint, None, 100).await.unwrap();
+    !deliveries.is_empty()
+        && deliveries
+            .iter()
+            .all(|d| d.status != DeliveryStatus::Pending)
+}
+
+/// The test binary's metrics, rendered as Prometheus text.
+fn metrics() -> &'static metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
+        std::sync::OnceLock::new();
+    HANDLE.get_or_init(app_server::telemetry::init_metrics)
+}
+
+fn refused_count(reason: &str) -> u64 {
+    let wanted = format!("stagewatch_http_refused_total{{reason=\"{reason}\"}} ");
+    metrics()
+        .render()
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(&wanted)
+                .map(|n| n.trim().parse().unwrap())
+        })
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,15 +220,7 @@ async fn every_event_arrives_signed_at_least_once_despite_failures() {
     let store = database.store().await;
     let (url, seen) = start_receiver(2).await;
     let endpoint = store
-        .create_endpoint(
-            &NewEndpoint {
-                url,
-                description: None,
-                event_types: Vec::new(),
-                secret: None,
-            },
-            chrono::Utc::now(),
-        )
+        .create_endpoint(&new_endpoint(url, generate_secret()), chrono::Utc::now())
         .await
         .unwrap();
     let events = status_events(12);
@@ -239,7 +301,7 @@ async fn an_endpoint_failing_for_a_day_is_disabled_with_an_event() {
                 url,
                 description: None,
                 event_types: vec!["integration.status_changed".to_owned()],
-                secret: None,
+                secret: generate_secret(),
             },
             chrono::Utc::now(),
         )
@@ -276,6 +338,230 @@ async fn an_endpoint_failing_for_a_day_is_disabled_with_an_event() {
         EventKind::EndpointDisabled(detail) => assert_eq!(detail.endpoint_id, endpoint.id),
         other => panic!("unexpected {other:?}"),
     }
+    drop(store);
+    database.drop_database().await;
+}
+
+/// A clock a test moves by hand.
+struct SettableClock(Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl Clock for SettableClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_previous_secret_verifies_during_the_overlap_and_not_after() {
+    let database = TestDatabase::sqlite();
+    let store = database.store().await;
+    let (url, seen) = start_receiver(0).await;
+    let (old, new) = (generate_secret(), generate_secret());
+    // A little ahead, so that the events appended below are due at once.
+    let start = chrono::Utc::now() + chrono::Duration::minutes(1);
+    let endpoint = store
+        .create_endpoint(&new_endpoint(url, old.clone()), start)
+        .await
+        .unwrap();
+    store
+        .rotate_secret(
+            &endpoint.id,
+            &new,
+            start + chrono::Duration::hours(1),
+            start,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let clock = Arc::new(SettableClock(Mutex::new(start)));
+    let received = |count: usize| {
+        let seen = Arc::clone(&seen);
+        move || {
+            let seen = Arc::clone(&seen);
+            async move { seen.lock().unwrap().requests.len() >= count }
+        }
+    };
+
+    store.append_events(status_events(1)).await.unwrap();
+    run_until(deliverer(&store, clock.clone()), received(1)).await;
+    // After the overlap: a second event, delivered two hours later.
+    *clock.0.lock().unwrap() = start + chrono::Duration::hours(2);
+    let later = {
+        let id = IntegrationId::parse("acme-greenhouse").unwrap();
+        ChangeEvent::for_integration(
+            &id,
+            EventKind::StatusChanged(StatusChange {
+                from: Some(IntegrationStatus::Inactive),
+                to: IntegrationStatus::Active,
+            }),
+            "after-the-overlap",
+            start,
+        )
+    };
+    store.append_events(vec![later]).await.unwrap();
+    run_until(deliverer(&store, clock.clone()), received(2)).await;
+
+    let requests = seen.lock().unwrap().requests.clone();
+    assert_eq!(requests.len(), 2);
+    let (during, after) = (&requests[0], &requests[1]);
+    assert!(verifies(&new, &during.0, &during.1));
+    assert!(
+        verifies(&old, &during.0, &during.1),
+        "the old secret verifies during the overlap"
+    );
+    assert!(verifies(&new, &after.0, &after.1));
+    assert!(!verifies(&old, &after.0, &after.1), "and not after it");
+    assert_eq!(
+        after.0["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .split(' ')
+            .count(),
+        1
+    );
+    drop(store);
+    database.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_public_addresses_are_refused_at_delivery_unless_allowed() {
+    let database = TestDatabase::sqlite();
+    let store = database.store().await;
+    let (url, seen) = start_receiver(0).await;
+    let port = url::Url::parse(&url).unwrap().port().unwrap();
+    // Stored directly, as an endpoint whose name resolved to a public address when it was
+    // written would be: `localhost` reaches the resolver, the literal the pre-connect check.
+    let by_name = store
+        .create_endpoint(
+            &new_endpoint(format!("http://localhost:{port}/hooks"), generate_secret()),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let by_literal = store
+        .create_endpoint(
+            &new_endpoint(format!("http://127.0.0.1:{port}/hooks"), generate_secret()),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    store.append_events(status_events(1)).await.unwrap();
+    let refused_before = refused_count("webhook_private_address");
+
+    let check = || async {
+        all_finished(&store, &by_name.id).await && all_finished(&store, &by_literal.id).await
+    };
+    run_until(
+        deliverer_with(&store, Arc::new(SystemClock), false, 0),
+        check,
+    )
+    .await;
+    assert!(
+        seen.lock().unwrap().requests.is_empty(),
+        "nothing reached the receiver"
+    );
+    for endpoint in [&by_name, &by_literal] {
+        let deliveries = store.list_deliveries(&endpoint.id, None, 10).await.unwrap();
+        assert_eq!(deliveries[0].status, DeliveryStatus::Failed);
+        let attempts = store.list_attempts(deliveries[0].id).await.unwrap();
+        let error = attempts[0].error.clone().unwrap_or_default();
+        assert!(error.contains("non-public"), "{error}");
+    }
+    assert!(refused_count("webhook_private_address") >= refused_before + 2);
+
+    // The same endpoints, private addresses allowed: the refusal was the address check's.
+    for endpoint in [&by_name, &by_literal] {
+        let event = store.list_deliveries(&endpoint.id, None, 1).await.unwrap()[0]
+            .event_id
+            .clone();
+        store
+            .replay_event(&endpoint.id, &event, chrono::Utc::now())
+            .await
+            .unwrap();
+    }
+    let seen_twice = || async { seen.lock().unwrap().requests.len() >= 2 };
+    run_until(
+        deliverer_with(&store, Arc::new(SystemClock), true, 0),
+        seen_twice,
+    )
+    .await;
+    assert_eq!(seen.lock().unwrap().requests.len(), 2);
+    drop(store);
+    database.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_not_followed() {
+    let database = TestDatabase::sqlite();
+    let store = database.store().await;
+    let (target, seen) = start_receiver(0).await;
+    let redirect = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move || {
+            let target = target.clone();
+            async move { (StatusCode::TEMPORARY_REDIRECT, [("location", target)]) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, redirect).await });
+    let endpoint = store
+        .create_endpoint(
+            &new_endpoint(format!("http://{address}/hooks"), generate_secret()),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    store.append_events(status_events(1)).await.unwrap();
+    run_until(
+        deliverer_with(&store, Arc::new(SystemClock), true, 0),
+        || all_finished(&store, &endpoint.id),
+    )
+    .await;
+    assert!(
+        seen.lock().unwrap().requests.is_empty(),
+        "the redirect was followed"
+    );
+    let delivery = &store.list_deliveries(&endpoint.id, None, 1).await.unwrap()[0];
+    assert_eq!(
+        (delivery.status, delivery.last_status_code),
+        (DeliveryStatus::Failed, Some(307))
+    );
+    drop(store);
+    database.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusable_secret_is_recorded_as_failed_attempts_and_given_up() {
+    let database = TestDatabase::sqlite();
+    let store = database.store().await;
+    let (url, seen) = start_receiver(0).await;
+    let endpoint = store
+        .create_endpoint(
+            &new_endpoint(url, "whsec_not base64!".to_owned()),
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    store.append_events(status_events(1)).await.unwrap();
+    run_until(
+        deliverer_with(&store, Arc::new(SystemClock), true, 2),
+        || all_finished(&store, &endpoint.id),
+    )
+    .await;
+    assert!(seen.lock().unwrap().requests.is_empty());
+    let delivery = &store.list_deliveries(&endpoint.id, None, 1).await.unwrap()[0];
+    assert_eq!(
+        (delivery.status, delivery.attempts),
+        (DeliveryStatus::Failed, 3)
+    );
+    let attempts = store.list_attempts(delivery.id).await.unwrap();
+    assert_eq!(attempts.len(), 3);
+    assert!(attempts.iter().all(|a| {
+        a.error
+            .as_deref()
+            .is_some_and(|e| e.contains("secret is unusable"))
+    }));
     drop(store);
     database.drop_database().await;
 }

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use crate::config::Settings;
 use crate::http::ApiParts;
-use crate::worker::Scheduler;
+use crate::worker::{Janitor, Scheduler};
 use crate::{delivery, http, shutdown, telemetry, wiring};
 
 /// `stagewatch serve`: the HTTP API and the workers until SIGINT or SIGTERM.
@@ -25,6 +25,12 @@ pub(super) async fn run(settings: Settings) -> anyhow::Result<()> {
         wiring::clock(),
         wiring::scheduler_settings(&settings),
     ));
+    let janitor = Janitor::new(
+        store.clone(),
+        Some(kombo.clone()),
+        wiring::clock(),
+        settings.retention.clone(),
+    );
     let parts = ApiParts {
         store: store.clone(),
         ats: kombo,
@@ -40,6 +46,7 @@ pub(super) async fn run(settings: Settings) -> anyhow::Result<()> {
         let deliverer = delivery::Deliverer::new(store.clone(), wiring::clock(), &settings)?;
         tasks.spawn(deliverer.run(shutdown.clone()));
     }
+    tasks.spawn(janitor.run(shutdown.clone()));
     shutdown.cancelled().await;
     while tasks.join_next().await.is_some() {}
     if let Err(error) = api.await? {

@@ -34,6 +34,7 @@ pub struct Settings {
     pub sync: SyncSettings,
     pub api: ApiSettings,
     pub webhooks: WebhookSettings,
+    pub retention: RetentionSettings,
     pub log: LogSettings,
 }
 
@@ -86,7 +87,7 @@ impl Default for KomboSettings {
             timeout: Duration::from_secs(30),
             max_retries: 3,
             max_concurrency: 8,
-            requests_per_second: 10,
+            requests_per_second: 100,
         }
     }
 }
@@ -144,7 +145,7 @@ impl Default for SyncSettings {
             jitter: 0.1,
             full_pass_every: Duration::from_secs(24 * 3600),
             concurrency: 4,
-            page_size: 100,
+            page_size: domain::ports::DEFAULT_PAGE_SIZE,
             watermark_margin: Duration::from_secs(120),
             lease: Duration::from_secs(120),
             claim_every: Duration::from_secs(5),
@@ -193,10 +194,17 @@ pub struct WebhookSettings {
     pub workers: bool,
     /// Deliveries in flight at once.
     pub concurrency: usize,
+    /// Timeout of one delivery attempt (1 s to 5 min); a claim lasts twice as long and 30 s.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
     /// Allow endpoints on loopback and private networks (for development).
     pub allow_private_urls: bool,
+    /// After a secret rotation, how long deliveries are signed with the previous secret too.
+    #[serde(with = "humantime_serde")]
+    pub secret_rotation_overlap: Duration,
+    /// Waits before each retry of a failed delivery; after the last one it is given up.
+    #[serde(with = "duration_list")]
+    pub retry_waits: Vec<Duration>,
 }
 
 impl Default for WebhookSettings {
@@ -206,6 +214,46 @@ impl Default for WebhookSettings {
             concurrency: 8,
             timeout: Duration::from_secs(10),
             allow_private_urls: false,
+            secret_rotation_overlap: Duration::from_secs(24 * 3600),
+            retry_waits: crate::delivery::schedule::RetrySchedule::default()
+                .waits()
+                .to_vec(),
+        }
+    }
+}
+
+/// `[retention]`: how long bookkeeping is kept. A janitor in `serve` purges what is older.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionSettings {
+    /// How often the janitor runs.
+    #[serde(with = "humantime_serde")]
+    pub every: Duration,
+    /// Ids of handled Kombo webhooks, kept to answer Kombo's redeliveries as duplicates.
+    #[serde(with = "humantime_serde")]
+    pub kombo_webhooks: Duration,
+    /// `Idempotency-Key`s of application creates: a retry after this creates anew.
+    #[serde(with = "humantime_serde")]
+    pub idempotency_keys: Duration,
+    /// Attempts of delivered or failed webhook deliveries; the last attempt of each delivery
+    /// is always kept.
+    #[serde(with = "humantime_serde")]
+    pub delivery_attempts: Duration,
+    /// Events older than this leave the feed (with their finished deliveries); `0s`, the
+    /// default, keeps the feed forever. A reader whose cursor is before the oldest kept event
+    /// gets `410 Gone`.
+    #[serde(with = "humantime_serde")]
+    pub feed_max_age: Duration,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            every: Duration::from_secs(3600),
+            kombo_webhooks: Duration::from_secs(7 * 24 * 3600),
+            idempotency_keys: Duration::from_secs(7 * 24 * 3600),
+            delivery_attempts: Duration::from_secs(30 * 24 * 3600),
+            feed_max_age: Duration::ZERO,
         }
     }
 }
@@ -276,3 +324,32 @@ impl ConfigSource {
 
 #[cfg(test)]
 mod tests;
+
+/// A list of durations written as humantime strings (`["5s", "5m"]`).
+mod duration_list {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        waits: &[Duration],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        waits
+            .iter()
+            .map(|wait| humantime::format_duration(*wait).to_string())
+            .collect::<Vec<_>>()
+            .serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<Duration>, D::Error> {
+        Vec::<humantime_serde::Serde<Duration>>::deserialize(deserializer).map(|waits| {
+            waits
+                .into_iter()
+                .map(humantime_serde::Serde::into_inner)
+                .collect()
+        })
+    }
+}

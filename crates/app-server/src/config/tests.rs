@@ -162,3 +162,19 @@ fn the_configuration_reference_documents_every_key() {
         );
     }
 }
+
+#[test]
+fn the_webhook_retry_schedule_comes_from_a_list_of_durations() {
+    Jail::expect_with(|jail| {
+        jail.set_env("STAGEWATCH_WEBHOOKS__RETRY_WAITS", r#"["1s", "2s", "1m"]"#);
+        let settings = load().expect("valid");
+        assert_eq!(
+            settings.webhooks.retry_waits,
+            [1, 2, 60].map(Duration::from_secs).to_vec()
+        );
+        jail.set_env("STAGEWATCH_WEBHOOKS__RETRY_WAITS", "[]");
+        let message = load().expect_err("no retry at all").to_string();
+        assert!(message.contains("webhooks.retry_waits"), "{message}");
+        Ok(())
+    });
+}

@@ -1,6 +1,11 @@
 use std::path::PathBuf;
+use std::time::Duration;
 
-use super::{Settings, SyncSettings};
+use super::{RetentionSettings, Settings, SyncSettings};
+
+/// Longest `webhooks.timeout`: a claim lasts twice as long, and a delivery that slow holds a
+/// worker slot for minutes.
+const MAX_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Why the configuration cannot be used. Each message names the key, the value and what is
 /// expected, so that a bad value stops start-up with a message a person can act on.
@@ -109,6 +114,7 @@ impl Settings {
             ));
         }
         validate_sync(&self.sync)?;
+        validate_retention(&self.retention)?;
         for hash in &self.api.key_hashes {
             if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(ConfigError::invalid(
@@ -125,6 +131,20 @@ impl Settings {
                 "expected at least 1",
             ));
         }
+        if !(Duration::from_secs(1)..=MAX_WEBHOOK_TIMEOUT).contains(&self.webhooks.timeout) {
+            return Err(ConfigError::invalid(
+                "webhooks.timeout",
+                humantime::format_duration(self.webhooks.timeout),
+                "expected 1s to 5m",
+            ));
+        }
+        if self.webhooks.retry_waits.is_empty() {
+            return Err(ConfigError::invalid(
+                "webhooks.retry_waits",
+                "[]",
+                "expected at least one wait, e.g. [\"5s\", \"5m\"]",
+            ));
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(ConfigError::invalid(
                 "log.level",
@@ -134,6 +154,40 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+fn validate_retention(retention: &RetentionSettings) -> Result<(), ConfigError> {
+    if retention.every.as_secs() < 1 {
+        return Err(ConfigError::invalid(
+            "retention.every",
+            humantime::format_duration(retention.every),
+            "expected at least 1s",
+        ));
+    }
+    // Kombo redelivers a failed webhook for a while; forgetting its id sooner would let a
+    // redelivery be handled twice.
+    if retention.kombo_webhooks.as_secs() < 3600 {
+        return Err(ConfigError::invalid(
+            "retention.kombo_webhooks",
+            humantime::format_duration(retention.kombo_webhooks),
+            "expected at least 1h",
+        ));
+    }
+    if retention.idempotency_keys.as_secs() < 3600 {
+        return Err(ConfigError::invalid(
+            "retention.idempotency_keys",
+            humantime::format_duration(retention.idempotency_keys),
+            "expected at least 1h",
+        ));
+    }
+    if !retention.feed_max_age.is_zero() && retention.feed_max_age.as_secs() < 24 * 3600 {
+        return Err(ConfigError::invalid(
+            "retention.feed_max_age",
+            humantime::format_duration(retention.feed_max_age),
+            "expected 0s (keep forever) or at least 1day",
+        ));
+    }
+    Ok(())
 }
 
 fn validate_sync(sync: &SyncSettings) -> Result<(), ConfigError> {

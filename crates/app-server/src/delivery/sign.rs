@@ -1,7 +1,17 @@
 //! Standard Webhooks signatures (`webhook-id`, `webhook-timestamp`, `webhook-signature`), made
-//! by the `standardwebhooks` crate.
+//! by the `standardwebhooks` crate, and the format of the secrets they use.
 
+use base64::Engine as _;
 use standardwebhooks::Webhook;
+
+/// A new signing secret: 24 random bytes, in Standard Webhooks' `whsec_<base64>` form.
+pub fn generate_secret() -> String {
+    let bytes: [u8; 24] = rand::random();
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
 
 /// The three headers of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,9 +42,21 @@ pub fn sign(
 
 #[cfg(test)]
 mod tests {
-    use adapters_postgres::generate_secret;
-
     use super::*;
+
+    fn verifies(secret: &str, signed: &SignedHeaders, payload: &[u8]) -> bool {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("webhook-id", signed.id.parse().unwrap());
+        headers.insert(
+            "webhook-timestamp",
+            signed.timestamp.to_string().parse().unwrap(),
+        );
+        headers.insert("webhook-signature", signed.signature.parse().unwrap());
+        Webhook::new(secret)
+            .unwrap()
+            .verify(payload, &headers)
+            .is_ok()
+    }
 
     #[test]
     fn signatures_verify_with_the_standard_library_and_only_with_the_right_secret() {
@@ -71,10 +93,19 @@ mod tests {
     }
 
     #[test]
-    fn a_rotation_signs_with_both_secrets() {
-        let (new, old) = (generate_secret(), generate_secret());
-        let signed = sign(&[&new, &old], "evt_2", 1_700_000_000, b"{}").unwrap();
+    fn a_rotation_signs_with_both_secrets_and_each_verifies() {
+        let (new, old, other) = (generate_secret(), generate_secret(), generate_secret());
+        let now = chrono::Utc::now().timestamp();
+        let signed = sign(&[&new, &old], "evt_2", now, b"{}").unwrap();
         assert_eq!(signed.signature.split(' ').count(), 2);
         assert!(signed.signature.split(' ').all(|s| s.starts_with("v1,")));
+        assert!(verifies(&new, &signed, b"{}"));
+        assert!(verifies(&old, &signed, b"{}"));
+        assert!(!verifies(&other, &signed, b"{}"));
+    }
+
+    #[test]
+    fn an_unusable_secret_is_an_error() {
+        assert!(sign(&["whsec_not base64!"], "evt_3", 1_700_000_000, b"{}").is_err());
     }
 }

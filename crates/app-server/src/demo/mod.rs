@@ -92,7 +92,7 @@ impl Demo {
                 (temp.path().to_path_buf(), Some(temp))
             }
         };
-        let webhook_secret = adapters_postgres::generate_secret();
+        let webhook_secret = crate::delivery::sign::generate_secret();
         let sandbox = Sandbox::start(
             SandboxConfig::showcase(args.seed, JOBS, EXISTING_PER_JOB)
                 .with_tick(args.tick)

@@ -65,6 +65,8 @@ pub async fn start(
         kombo_webhook_secret: settings.kombo.webhook_secret.clone(),
         max_feed_wait,
         allow_private_webhook_urls: settings.webhooks.allow_private_urls,
+        secret_rotation_overlap: settings.webhooks.secret_rotation_overlap,
+        default_poll_interval: settings.sync.poll_interval,
         metrics: parts.metrics,
     };
     let app = router(

@@ -48,7 +48,7 @@ pub struct CreateApplication {
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// The answer to a create: the tracked application and its `application.created` event.
+/// The answer to a create: the application Kombo created and its `application.created` event.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CreatedApplication {
     /// Kombo's application id.
@@ -59,9 +59,26 @@ pub struct CreatedApplication {
     #[schema(value_type = Option<Object>)]
     pub current_stage: Option<serde_json::Value>,
     pub outcome: Option<String>,
-    /// The `application.created` event, as the feed and webhooks carry it.
-    #[schema(value_type = Object)]
-    pub event: serde_json::Value,
+    /// The `application.created` event, as the feed and webhooks carry it. `null` when a sync
+    /// pass recorded the application first (its `application.discovered` event announced it),
+    /// or when it could not be stored at once: the application exists in the ATS all the same,
+    /// and the next sync pass announces it as `application.discovered`.
+    #[schema(value_type = Option<Object>)]
+    pub event: Option<serde_json::Value>,
+}
+
+/// Why a create failed: refused (nothing was created, the key may be used again), or with its
+/// effect unknown (the ATS may hold the application, so the key must never create again).
+#[derive(Debug)]
+enum CreateFailure {
+    Refused(Problem),
+    OutcomeUnknown(Problem),
+}
+
+impl From<Problem> for CreateFailure {
+    fn from(problem: Problem) -> Self {
+        Self::Refused(problem)
+    }
 }
 
 fn validate_create(body: CreateApplication) -> Result<NewApplication, Problem> {
@@ -120,9 +137,9 @@ fn validate_create(body: CreateApplication) -> Result<NewApplication, Problem> {
     responses(
         (status = 201, body = CreatedApplication),
         (status = 404, body = super::problem::ProblemBody),
-        (status = 409, description = "Already exists in the ATS, or the idempotency key is in use", body = super::problem::ProblemBody),
+        (status = 409, description = "Already exists in the ATS; or the Idempotency-Key is in use, or its first request's outcome is unknown", body = super::problem::ProblemBody),
         (status = 422, body = super::problem::ProblemBody),
-        (status = 502, description = "Kombo failed", body = super::problem::ProblemBody),
+        (status = 502, description = "Kombo failed; `kombo-outcome-unknown` when its answer was lost and the application may exist", body = super::problem::ProblemBody),
     ),
     security(("api_key" = [])))]
 pub(super) async fn create(
@@ -141,7 +158,13 @@ pub(super) async fn create(
         )));
     }
     let Some(key) = idempotency_key(&headers)? else {
-        let created = create_and_track(&state, &integration, &application).await?;
+        let created = create_and_track(&state, &integration, &application)
+            .await
+            .map_err(
+                |(CreateFailure::Refused(problem) | CreateFailure::OutcomeUnknown(problem))| {
+                    problem
+                },
+            )?;
         return Ok((StatusCode::CREATED, Json(created)).into_response());
     };
     let scope = format!("create-application:{integration}");
@@ -166,6 +189,17 @@ pub(super) async fn create(
                 "idempotency-key-reused",
                 "Idempotency key reused",
                 "this Idempotency-Key was used with a different request body",
+            )
+            .with_field("Idempotency-Key"));
+        }
+        adapters_postgres::IdempotencyClaim::OutcomeUnknown { detail } => {
+            return Err(Problem::conflict(
+                "idempotency-outcome-unknown",
+                format!(
+                    "the first request with this Idempotency-Key may have created the application \
+                     ({detail}); it is not sent again. If the ATS holds it, the next sync pass \
+                     announces it as `application.discovered`; to create it anyway, use a new key"
+                ),
             )
             .with_field("Idempotency-Key"));
         }
@@ -194,13 +228,27 @@ pub(super) async fn create(
                 )
                 .await
             {
+                // The key stays in flight, and after `IN_FLIGHT_ABANDONED_AFTER` its outcome is
+                // unknown: never a second create.
                 tracing::warn!(%error, "could not record the idempotent answer");
             }
             Ok((StatusCode::CREATED, Json(body)).into_response())
         }
-        Err(problem) => {
-            // Nothing was created (or Kombo's answer is unknown): the key is free for a retry.
-            let _ = state.store.abandon_idempotent(&scope, &key).await;
+        Err(CreateFailure::Refused(problem)) => {
+            // Kombo refused before anything was created: the key is free for a retry.
+            if let Err(error) = state.store.abandon_idempotent(&scope, &key).await {
+                tracing::warn!(%error, "could not release an idempotency key");
+            }
+            Err(problem)
+        }
+        Err(CreateFailure::OutcomeUnknown(problem)) => {
+            if let Err(error) = state
+                .store
+                .mark_outcome_unknown(&scope, &key, &problem.detail)
+                .await
+            {
+                tracing::warn!(%error, "could not record an unknown create outcome");
+            }
             Err(problem)
         }
     }
@@ -244,19 +292,46 @@ async fn create_and_track(
     state: &AppState,
     integration: &IntegrationId,
     application: &NewApplication,
-) -> Result<CreatedApplication, Problem> {
-    let snapshot = state
-        .ats
-        .create_application(integration, application)
-        .await?;
+) -> Result<CreatedApplication, CreateFailure> {
+    let snapshot = match state.ats.create_application(integration, application).await {
+        Ok(snapshot) => snapshot,
+        Err(error) if error.may_have_been_applied() => {
+            metrics::counter!("stagewatch_create_outcome_unknown_total").increment(1);
+            tracing::warn!(integration = %integration, %error, "Kombo's answer to a create was lost");
+            return Err(CreateFailure::OutcomeUnknown(Problem::new(
+                StatusCode::BAD_GATEWAY,
+                "kombo-outcome-unknown",
+                "Outcome unknown",
+                format!(
+                    "Kombo's answer was lost ({error}): the application may have been created. \
+                     If it was, the next sync pass announces it as `application.discovered`. A \
+                     retry with the same Idempotency-Key does not create it again"
+                ),
+            )));
+        }
+        Err(error) => return Err(CreateFailure::Refused(error.into())),
+    };
+    // From here on the ATS holds the application: whatever fails now, the answer is 201.
     let pipeline = pipeline_of(state, integration, snapshot.job_id.as_ref()).await;
-    let event = track_created(
+    let event = match track_created(
         &state.store,
         &snapshot,
         pipeline.as_ref(),
         state.clock.now(),
     )
-    .await?;
+    .await
+    {
+        Ok(event) => event,
+        Err(error) => {
+            tracing::warn!(
+                integration = %integration,
+                application = %snapshot.id,
+                %error,
+                "could not store a created application; the next sync pass records it"
+            );
+            None
+        }
+    };
     Ok(CreatedApplication {
         id: snapshot.id.to_string(),
         integration_id: integration.to_string(),
@@ -267,7 +342,7 @@ async fn create_and_track(
             .as_ref()
             .map(|s| serde_json::to_value(s.to_ref()).expect("serializable")),
         outcome: snapshot.outcome.as_ref().map(|o| o.as_str().to_owned()),
-        event: serde_json::to_value(&event).expect("serializable"),
+        event: event.map(|event| serde_json::to_value(&event).expect("serializable")),
     })
 }
 
@@ -393,12 +468,14 @@ pub struct ListParams {
     /// Only applications currently in this stage (Kombo stage id).
     pub stage: Option<String>,
     /// Only this outcome: `PENDING`, `HIRED` or `DECLINED`.
+    #[param(pattern = "^(PENDING|HIRED|DECLINED)$")]
     pub outcome: Option<String>,
     /// Only applications changed at or after this time (RFC 3339).
     pub changed_since: Option<DateTime<Utc>>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Applications per page, 1–500 (default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
 }
 

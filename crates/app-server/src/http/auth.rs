@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::problem::Problem;
+use super::refused::Refusal;
 
 /// The hashes of the accepted API keys.
 #[derive(Debug, Clone, Default)]
@@ -82,11 +83,15 @@ pub async fn require_api_key(
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim);
     match presented {
-        None => Err(Problem::unauthorized(
-            "send your API key as `Authorization: Bearer <key>`",
-        )),
+        None => {
+            Refusal::ApiKeyMissing.count();
+            Err(Problem::unauthorized(
+                "send your API key as `Authorization: Bearer <key>`",
+            ))
+        }
         Some(key) if keys.accepts(key) => Ok(next.run(request).await),
         Some(_) => {
+            Refusal::ApiKeyWrong.count();
             metrics::counter!("stagewatch_api_rejected_keys_total").increment(1);
             Err(Problem::unauthorized("the API key is not accepted"))
         }

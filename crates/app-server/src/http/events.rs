@@ -16,6 +16,8 @@ use super::problem::Problem;
 
 /// Default page of the feed.
 const DEFAULT_LIMIT: u32 = 100;
+/// The longest long poll a request may ask for (the server's own cap is usually lower).
+const MAX_WAIT_SECONDS: u64 = 3600;
 
 /// Parameters of a feed read.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -23,16 +25,21 @@ const DEFAULT_LIMIT: u32 = 100;
 #[into_params(parameter_in = Query)]
 pub struct FeedParams {
     /// Events with a sequence greater than this (the `next_after` of the previous read); from
-    /// the start when omitted.
+    /// the start (the oldest kept event) when omitted. A cursor before the oldest event the
+    /// feed's retention kept is answered `410 Gone`.
+    #[param(minimum = 0)]
     pub after: Option<i64>,
-    /// Comma-separated event types, e.g. `application.hired,application.declined`.
+    /// Comma-separated event types, e.g. `application.hired,application.declined` (no spaces);
+    /// every type when omitted.
     pub types: Option<String>,
     /// Only events of this integration.
     pub integration: Option<String>,
     /// Events per page, 1–1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
-    /// Seconds to wait for an event when none is there yet (long polling), up to the server's
-    /// `api.max_feed_wait`.
+    /// Seconds to wait for an event when none is there yet (long polling), 0–3600; the server
+    /// waits at most its `api.max_feed_wait` (30 s by default).
+    #[param(minimum = 0, maximum = 3600)]
     pub wait: Option<u64>,
 }
 
@@ -49,7 +56,11 @@ pub struct FeedPage {
 
 /// Reads the event feed.
 #[utoipa::path(get, path = "/v1/events", tag = "events", params(FeedParams),
-    responses((status = 200, body = FeedPage), (status = 422, body = super::problem::ProblemBody)),
+    responses(
+        (status = 200, body = FeedPage),
+        (status = 410, description = "`after` is before the oldest event the feed's retention kept (`feed-pruned`); only when `retention.feed_max_age` is set", body = super::problem::ProblemBody),
+        (status = 422, body = super::problem::ProblemBody),
+    ),
     security(("api_key" = [])))]
 pub(super) async fn read(
     State(state): State<AppState>,
@@ -67,15 +78,14 @@ pub(super) async fn read(
     {
         return Err(Problem::validation("after", "must not be negative"));
     }
+    // Known types joined by commas, nothing else; an empty `types=` is no filter, as an absent
+    // one (HTTP clients and the OpenAPI tooling read it so).
     let types: Vec<String> = params
         .types
         .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-        .collect();
+        .filter(|list| !list.is_empty())
+        .map(|list| list.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
     if let Some(unknown) = types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
         return Err(Problem::validation(
             "types",
@@ -85,8 +95,15 @@ pub(super) async fn read(
             ),
         ));
     }
+    let wait = params.wait.unwrap_or(0);
+    if wait > MAX_WAIT_SECONDS {
+        return Err(Problem::validation(
+            "wait",
+            format!("{wait} is out of range; 0 to {MAX_WAIT_SECONDS} seconds"),
+        ));
+    }
     let integration = params.integration.map(parse_integration_id).transpose()?;
-    let wait = Duration::from_secs(params.wait.unwrap_or(0)).min(state.max_feed_wait);
+    let wait = Duration::from_secs(wait).min(state.max_feed_wait);
     let query = FeedQuery {
         after: params.after,
         limit,

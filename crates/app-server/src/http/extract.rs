@@ -50,8 +50,52 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Parses JSON, naming the path of the offending field.
+/// The deepest nesting of arrays and objects a JSON body may have. No request of the API needs
+/// more than a few levels; the limit keeps a body of `[[[[…` from costing a deep recursion.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// Whether `bytes`, read as JSON, nests arrays and objects deeper than `max` (strings, with
+/// their escapes, are skipped). Malformed JSON is left to the parser.
+pub fn nests_deeper_than(bytes: &[u8], max: usize) -> bool {
+    let mut depth = 0_usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Parses JSON, naming the path of the offending field; too deep a body is refused first.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
+    if nests_deeper_than(bytes, MAX_JSON_DEPTH) {
+        super::refused::Refusal::JsonTooDeep.count();
+        return Err(Problem::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "json-too-deep",
+            "JSON nested too deeply",
+            format!("the body nests arrays or objects more than {MAX_JSON_DEPTH} levels deep"),
+        ));
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -92,5 +136,48 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
                 };
                 Problem::validation(field, detail)
             })
+    }
+}
+
+/// An optional whole number of seconds. JSON has one number type, so `300.0` is the integer 300
+/// to JSON Schema (and to many clients' serializers); serde's `u64` would refuse it.
+pub fn whole_seconds<'de, D>(deserializer: D) -> Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(whole) = number.as_u64() {
+        return Ok(Some(whole));
+    }
+    match number.as_f64() {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Some(float) if float.fract() == 0.0 && (0.0..1.8e19).contains(&float) => {
+            Ok(Some(float as u64))
+        }
+        _ => Err(D::Error::custom(format!(
+            "{number} is not a whole, non-negative number of seconds"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_measured_outside_strings_only() {
+        let deep = format!("{}{}", "[".repeat(40), "]".repeat(40));
+        assert!(nests_deeper_than(deep.as_bytes(), MAX_JSON_DEPTH));
+        let at_limit = format!("{}{}", "[".repeat(32), "]".repeat(32));
+        assert!(!nests_deeper_than(at_limit.as_bytes(), MAX_JSON_DEPTH));
+        let quoted = format!(r#"{{"a": "{}\"{}"}}"#, "[".repeat(40), "{".repeat(40));
+        assert!(!nests_deeper_than(quoted.as_bytes(), MAX_JSON_DEPTH));
+        let sequential = "[[1],[2],{\"a\":{\"b\":[]}}]".repeat(50);
+        assert!(!nests_deeper_than(sequential.as_bytes(), 4));
+        assert!(nests_deeper_than(sequential.as_bytes(), 3));
     }
 }

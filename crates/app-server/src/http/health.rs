@@ -45,6 +45,12 @@ pub(super) async fn readyz(State(state): State<AppState>) -> Result<Json<Health>
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub(super) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    crate::telemetry::record_state_gauges(
+        &state.store,
+        state.clock.now(),
+        state.default_poll_interval,
+    )
+    .await;
     if let Ok(lag) = state.store.outbox_lag(state.clock.now()).await {
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!("stagewatch_outbox_lag_seconds").set(lag.as_secs_f64());

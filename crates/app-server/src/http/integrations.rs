@@ -1,4 +1,5 @@
-//! `/v1/integrations`: register, list, inspect, sync now, pause and resume.
+//! `/v1/integrations`: register, list, inspect, sync now, pause and resume, confirm held
+//! deletions.
 
 use std::time::Duration;
 
@@ -7,13 +8,18 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use domain::IntegrationId;
+use domain::ports::TrackerStore;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::extract::ApiJson;
 use super::problem::Problem;
-use super::views::{Accepted, IntegrationList, IntegrationView};
+use super::views::{Accepted, DeletionsConfirmed, IntegrationList, IntegrationView};
+
+/// Bounds of an integration's own poll interval.
+const MIN_POLL_SECONDS: u64 = 10;
+const MAX_POLL_SECONDS: u64 = 86_400;
 
 /// A Kombo integration to track.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -25,7 +31,10 @@ pub struct RegisterIntegration {
     pub tool: Option<String>,
     /// A name for people.
     pub label: Option<String>,
-    /// Seconds between passes, overriding `sync.poll_interval` (at least 10).
+    /// Seconds between passes, overriding `sync.poll_interval`: 10 to 86 400 (a day; a full pass
+    /// runs daily anyway).
+    #[schema(minimum = 10, maximum = 86_400)]
+    #[serde(default, deserialize_with = "super::extract::whole_seconds")]
     pub poll_interval_seconds: Option<u64>,
 }
 
@@ -59,11 +68,11 @@ pub(super) async fn register(
 ) -> Result<(StatusCode, Json<IntegrationView>), Problem> {
     let id = IntegrationId::parse(body.id).map_err(|e| Problem::validation("id", e.to_string()))?;
     if let Some(seconds) = body.poll_interval_seconds
-        && seconds < 10
+        && !(MIN_POLL_SECONDS..=MAX_POLL_SECONDS).contains(&seconds)
     {
         return Err(Problem::validation(
             "poll_interval_seconds",
-            format!("{seconds} is too short; at least 10 seconds"),
+            format!("{seconds} is out of range; {MIN_POLL_SECONDS} to {MAX_POLL_SECONDS} seconds"),
         ));
     }
     let new = NewIntegration {
@@ -131,6 +140,26 @@ pub(super) async fn trigger_sync(
             message: format!("a sync pass of {id} starts as soon as a worker is free"),
         }),
     ))
+}
+
+/// Confirms the deletions the mass-deletion guard holds for this integration: they enter the
+/// feed (and webhooks) now. Once held, deletions leave only this way, or when a newer sync
+/// shows the application back.
+#[utoipa::path(post, path = "/v1/integrations/{integration_id}/deletions/confirm", tag = "integrations",
+    params(("integration_id" = String, Path, description = "Kombo integration id")),
+    responses(
+        (status = 200, description = "Released (0 when nothing was held)", body = DeletionsConfirmed),
+        (status = 404, body = super::problem::ProblemBody),
+    ),
+    security(("api_key" = [])))]
+pub(super) async fn confirm_deletions(
+    State(state): State<AppState>,
+    Path(integration_id): Path<String>,
+) -> Result<Json<DeletionsConfirmed>, Problem> {
+    let id = parse_integration_id(integration_id)?;
+    let released = TrackerStore::release_held(&state.store, &id, None).await?;
+    tracing::info!(integration = %id, released, "held deletions confirmed through the API");
+    Ok(Json(DeletionsConfirmed { released }))
 }
 
 /// Stops syncing the integration until resumed; its data stays readable.

@@ -1,10 +1,16 @@
 //! `POST /v1/kombo/webhooks`: Kombo's webhooks. Verified on the raw body, de-duplicated by
 //! webhook id, answered quickly: the work they cause (a sync pass) runs in the workers.
+//!
+//! The id is recorded as seen only after the webhook was handled: when handling fails, the
+//! answer is an error and Kombo's redelivery is handled again instead of being dropped as a
+//! duplicate. Every effect is idempotent (registering, making due, a status stamped with
+//! Kombo's time and an event id derived from the webhook id), so two deliveries racing each
+//! other do no harm.
 
 use adapters_kombo::webhook::{
     APPLICATION_MODELS, KomboWebhook, SIGNATURE_HEADER, parse_webhook, verify_signature,
 };
-use adapters_postgres::{NewIntegration, Registered};
+use adapters_postgres::{NewIntegration, Registered, StatusApplied};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -13,6 +19,7 @@ use domain::{ChangeEvent, EventKind, IntegrationId, IntegrationStatus};
 
 use super::AppState;
 use super::problem::Problem;
+use super::refused::Refusal;
 
 fn count(outcome: &'static str) {
     metrics::counter!("stagewatch_kombo_webhooks_total", "outcome" => outcome).increment(1);
@@ -33,12 +40,14 @@ pub(super) async fn receive(
 ) -> Result<StatusCode, Problem> {
     if state.kombo_webhook_secret.is_empty() {
         count("refused_unconfigured");
+        Refusal::KomboWebhooksUnconfigured.count();
         return Err(Problem::unauthorized(
             "Kombo webhooks are refused: kombo.webhook_secret is not configured",
         ));
     }
     let Some(signature) = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()) else {
         count("unsigned");
+        Refusal::KomboSignatureMissing.count();
         return Err(Problem::unauthorized(
             "the X-Kombo-Signature header is missing",
         ));
@@ -49,6 +58,7 @@ pub(super) async fn receive(
         signature,
     ) {
         count("forged");
+        Refusal::KomboSignatureForged.count();
         tracing::warn!("refused a Kombo webhook with a wrong signature");
         return Err(Problem::unauthorized(
             "the X-Kombo-Signature does not match the body",
@@ -64,12 +74,17 @@ pub(super) async fn receive(
         }
     };
     let now = state.clock.now();
-    if !state.store.record_kombo_webhook(webhook.id(), now).await? {
+    if state.store.kombo_webhook_seen(webhook.id()).await? {
         count("duplicate");
         return Ok(StatusCode::NO_CONTENT);
     }
     let webhook_id = webhook.id().to_owned();
-    handle(&state, webhook, &webhook_id, now).await?;
+    if let Err(problem) = handle(&state, webhook, &webhook_id, now).await {
+        count("failed");
+        tracing::warn!(webhook_id = %webhook_id, detail = %problem.detail, "a Kombo webhook could not be handled; Kombo will redeliver it");
+        return Err(problem);
+    }
+    state.store.record_kombo_webhook(&webhook_id, now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -98,10 +113,15 @@ async fn handle(
         KomboWebhook::IntegrationStateChanged {
             integration_id: id,
             status,
+            updated_at,
             ..
         } => {
-            set_status(state, &id, status, webhook_id, now).await?;
-            count("status_changed");
+            let outcome = set_status(state, &id, status, Some(updated_at), webhook_id, now).await?;
+            count(if outcome == StatusApplied::Stale {
+                "stale"
+            } else {
+                "status_changed"
+            });
         }
         KomboWebhook::IntegrationCreated {
             integration_id: id,
@@ -127,13 +147,23 @@ async fn handle(
             if matches!(registered, Registered::Created(_)) {
                 state.sync_waker.notify_one();
             }
-            set_status(state, &id, IntegrationStatus::Active, webhook_id, now).await?;
+            set_status(state, &id, IntegrationStatus::Active, None, webhook_id, now).await?;
             count("integration_created");
         }
         KomboWebhook::IntegrationDeleted {
-            integration_id: id, ..
+            integration_id: id,
+            deleted_at,
+            ..
         } => {
-            set_status(state, &id, IntegrationStatus::Deleted, webhook_id, now).await?;
+            set_status(
+                state,
+                &id,
+                IntegrationStatus::Deleted,
+                Some(deleted_at),
+                webhook_id,
+                now,
+            )
+            .await?;
             count("integration_deleted");
         }
         KomboWebhook::Ignored { .. } => count("ignored"),
@@ -142,29 +172,40 @@ async fn handle(
 }
 
 /// Records Kombo's new status of an integration with an `integration.status_changed` event
-/// when it changed. Webhooks for integrations stagewatch does not track are ignored.
+/// when it changed, unless a state Kombo stamped later was applied before. Webhooks for
+/// integrations stagewatch does not track are ignored.
 async fn set_status(
     state: &AppState,
     id: &IntegrationId,
     status: IntegrationStatus,
+    updated_at: Option<chrono::DateTime<chrono::Utc>>,
     webhook_id: &str,
     now: chrono::DateTime<chrono::Utc>,
-) -> Result<(), Problem> {
+) -> Result<StatusApplied, Problem> {
     let Some(record) = state.store.integration(id).await? else {
-        return Ok(());
+        return Ok(StatusApplied::Unknown);
     };
-    if record.status == Some(status) {
-        return Ok(());
+    // The same status still records Kombo's time, so that an older state arriving later
+    // is recognised as older.
+    let events = if record.status == Some(status) {
+        Vec::new()
+    } else {
+        vec![ChangeEvent::for_integration(
+            id,
+            EventKind::StatusChanged(StatusChange {
+                from: record.status,
+                to: status,
+            }),
+            &format!("kombo-webhook:{webhook_id}"),
+            now,
+        )]
+    };
+    let applied = state
+        .store
+        .set_status(id, status, updated_at, events)
+        .await?;
+    if applied == StatusApplied::Stale {
+        tracing::info!(integration = %id, ?status, ?updated_at, "dropped an integration state older than the one applied");
     }
-    let event = ChangeEvent::for_integration(
-        id,
-        EventKind::StatusChanged(StatusChange {
-            from: record.status,
-            to: status,
-        }),
-        &format!("kombo-webhook:{webhook_id}"),
-        now,
-    );
-    state.store.set_status(id, status, vec![event]).await?;
-    Ok(())
+    Ok(applied)
 }

@@ -7,14 +7,17 @@ pub mod auth;
 pub mod events;
 pub mod extract;
 pub mod health;
+mod input_rules;
 pub mod integrations;
 pub mod kombo_webhooks;
 pub mod openapi;
 pub mod problem;
+pub mod refused;
 pub use app::{ApiParts, start};
 pub mod applications;
 pub mod views;
 pub mod webhook_endpoints;
+mod webhook_url;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +52,10 @@ pub struct AppState {
     pub max_feed_wait: Duration,
     /// Accept webhook endpoints on loopback and private networks.
     pub allow_private_webhook_urls: bool,
+    /// How long a rotated-out endpoint secret still signs deliveries.
+    pub secret_rotation_overlap: Duration,
+    /// `sync.poll_interval`, for integrations without their own (the metrics report it).
+    pub default_poll_interval: Duration,
     pub metrics: Option<PrometheusHandle>,
 }
 
@@ -76,6 +83,10 @@ pub fn router(state: AppState, keys: auth::ApiKeys, limits: &HttpLimits) -> Rout
         .route(
             "/v1/integrations/{integration_id}/sync",
             post(integrations::trigger_sync),
+        )
+        .route(
+            "/v1/integrations/{integration_id}/deletions/confirm",
+            post(integrations::confirm_deletions),
         )
         .route(
             "/v1/integrations/{integration_id}/pause",

@@ -142,6 +142,22 @@ impl From<StoreError> for Problem {
             StoreError::Unavailable(reason) => {
                 Self::unavailable(format!("the database is unavailable: {reason}"))
             }
+            StoreError::FeedPruned {
+                after,
+                pruned_through,
+            } => Self::new(
+                StatusCode::GONE,
+                "feed-pruned",
+                "Gone",
+                format!(
+                    "events up to sequence {pruned_through} were removed by the feed's \
+                     retention (retention.feed_max_age) and your cursor `after={after}` is \
+                     before them: read on with `after={pruned_through}` (the oldest kept \
+                     event) and reconcile what was missed from /v1/applications"
+                ),
+            ),
+            // Only a sync pass writes under a lease; an API request never meets this.
+            lost @ StoreError::LeaseLost { .. } => Self::conflict("lease-lost", lost.to_string()),
             StoreError::Corrupt(reason) => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -186,7 +202,10 @@ impl From<AtsError> for Problem {
                 "Kombo refused stagewatch's API key",
                 detail,
             ),
-            AtsError::Transient { .. } | AtsError::Malformed { .. } => Self::new(
+            AtsError::Transient { .. }
+            | AtsError::CursorExpired { .. }
+            | AtsError::Malformed { .. }
+            | AtsError::Unreachable { .. } => Self::new(
                 StatusCode::BAD_GATEWAY,
                 "kombo-unavailable",
                 "Kombo is unavailable",
@@ -213,6 +232,10 @@ pub async fn bare_errors_as_problems(
 ) -> Response {
     let response = next.run(request).await;
     let status = response.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // Whether the limit layer or a handler's extractor noticed it.
+        super::refused::Refusal::BodyTooLarge.count();
+    }
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)

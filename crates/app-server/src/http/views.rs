@@ -37,7 +37,7 @@ pub struct IntegrationView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorView {
     /// Stable kind: `rate_limited`, `not_ready`, `unsupported`, `needs_attention`,
-    /// `unauthorized`, `transient`, `malformed`, `store`, …
+    /// `unauthorized`, `transient`, `unreachable`, `malformed`, `store`, …
     pub kind: String,
     pub message: String,
     pub at: Option<DateTime<Utc>>,
@@ -79,6 +79,13 @@ impl From<&IntegrationRecord> for IntegrationView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IntegrationList {
     pub integrations: Vec<IntegrationView>,
+}
+
+/// Held deletions released by an operator.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeletionsConfirmed {
+    /// Applications whose held `application.deleted` (and other held events) entered the feed.
+    pub released: u64,
 }
 
 /// An accepted request whose effect comes later.

@@ -1,7 +1,7 @@
 //! `/v1/webhook-endpoints`: where the product wants events pushed, their deliveries and
 //! attempts, and replays.
 
-use adapters_postgres::{DeliveryStatus, EndpointRecord, EndpointUpdate, NewEndpoint};
+use adapters_postgres::{EndpointRecord, EndpointUpdate, NewEndpoint};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,6 +13,9 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::extract::{ApiJson, ApiQuery};
 use super::problem::Problem;
+use super::refused::Refusal;
+use crate::delivery::address::is_private_host;
+use crate::delivery::sign::generate_secret;
 
 /// An endpoint, without its secret.
 #[derive(Debug, Serialize, ToSchema)]
@@ -63,8 +66,8 @@ pub struct EndpointList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateEndpoint {
-    /// `https://…` (or `http://…`); loopback and private addresses only with
-    /// `webhooks.allow_private_urls`.
+    /// `https://…` (or `http://…`); loopback, private, link-local and other non-public
+    /// addresses only with `webhooks.allow_private_urls`.
     pub url: String,
     pub description: Option<String>,
     /// Event types to deliver; every type when omitted or empty.
@@ -89,19 +92,21 @@ fn validate_url(raw: &str, allow_private: bool) -> Result<String, Problem> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Problem::validation("url", "must be an http(s) URL"));
     }
-    let private = match url.host() {
-        Some(url::Host::Domain(domain)) => domain == "localhost" || domain.ends_with(".localhost"),
-        Some(url::Host::Ipv4(ip)) => {
-            ip.is_loopback() || ip.is_private() || ip.is_link_local() || ip.is_unspecified()
-        }
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unspecified(),
-        None => return Err(Problem::validation("url", "must name a host")),
+    let Some(host) = url.host() else {
+        return Err(Problem::validation("url", "must name a host"));
     };
-    if private && !allow_private {
+    // Host names are checked again at every delivery, on the addresses they resolve to.
+    if is_private_host(&host) && !allow_private {
+        Refusal::PrivateWebhookUrl.count();
         return Err(Problem::validation(
             "url",
-            "loopback and private addresses are refused (set webhooks.allow_private_urls for development)",
+            "loopback, private, link-local and other non-public addresses are refused (set webhooks.allow_private_urls for development)",
         ));
+    }
+    // Where only public addresses are allowed, the exact shape the OpenAPI document states;
+    // development servers take any http(s) URL (`localhost:3000`, an address literal).
+    if !allow_private && let Some(problem) = super::webhook_url::shape_error(raw) {
+        return Err(Problem::validation("url", format!("`{raw}` {problem}")));
     }
     Ok(url.to_string())
 }
@@ -144,7 +149,7 @@ pub(super) async fn create(
                 url,
                 description: body.description,
                 event_types: body.event_types,
-                secret: None,
+                secret: generate_secret(),
             },
             state.clock.now(),
         )
@@ -213,7 +218,7 @@ pub(super) async fn update(
     if body.enabled == Some(false) {
         state
             .store
-            .disable_endpoint(&id, "disabled through the API", now)
+            .disable_endpoint(&id, "disabled through the API", now, None)
             .await?;
         return Ok(Json(EndpointView::from(&load(&state, &id).await?)));
     }
@@ -239,7 +244,8 @@ pub(super) async fn delete(
 }
 
 /// Replaces the endpoint's secret; the answer holds the new one, shown only this once. Deliveries
-/// from now on are signed with it.
+/// from now on are signed with it, and with the previous one too for
+/// `webhooks.secret_rotation_overlap` (24 h by default), so consumers can switch over.
 #[utoipa::path(post, path = "/v1/webhook-endpoints/{endpoint_id}/rotate-secret", tag = "webhooks",
     params(("endpoint_id" = String, Path)),
     responses((status = 200, body = EndpointWithSecret), (status = 404, body = super::problem::ProblemBody)),
@@ -248,9 +254,13 @@ pub(super) async fn rotate_secret(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<EndpointWithSecret>, Problem> {
+    let now = state.clock.now();
+    let previous_until = now
+        + chrono::Duration::from_std(state.secret_rotation_overlap)
+            .unwrap_or(chrono::Duration::days(1));
     let record = state
         .store
-        .rotate_secret(&id, state.clock.now())
+        .rotate_secret(&id, &generate_secret(), previous_until, now)
         .await?
         .ok_or_else(|| Problem::not_found(format!("webhook endpoint {id} does not exist")))?;
     Ok(Json(EndpointWithSecret {
@@ -265,6 +275,7 @@ pub(super) async fn rotate_secret(
 #[into_params(parameter_in = Query)]
 pub struct AttemptParams {
     /// Deliveries per page, newest first, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next_before` of the previous page.
     pub before: Option<i64>,
@@ -332,12 +343,7 @@ pub(super) async fn attempts(
             id: delivery.id,
             event_id: delivery.event_id.clone(),
             event_sequence: delivery.event_sequence,
-            status: match delivery.status {
-                DeliveryStatus::Pending => "pending",
-                DeliveryStatus::Delivered => "delivered",
-                DeliveryStatus::Failed => "failed",
-            }
-            .to_owned(),
+            status: delivery.status.as_str().to_owned(),
             next_attempt_at: delivery.next_attempt_at,
             attempts: attempts
                 .into_iter()
@@ -366,7 +372,8 @@ pub(super) async fn attempts(
 pub struct Replay {
     /// One event's `id`, sent whatever its type.
     pub event_id: Option<String>,
-    /// Start of a time range (by `detected_at`, inclusive); needs `to`.
+    /// Start of a time range (by `detected_at`, inclusive); needs `to`. A range that ends
+    /// before it starts holds no event.
     pub from: Option<DateTime<Utc>>,
     /// End of the time range (inclusive).
     pub to: Option<DateTime<Utc>>,
@@ -399,15 +406,11 @@ pub(super) async fn replay(
                 .ok_or_else(|| Problem::not_found(format!("event {event_id} does not exist")))?;
             1
         }
-        (None, Some(from), Some(to)) => {
-            if from > to {
-                return Err(Problem::validation("from", "must not be after `to`"));
-            }
-            match state.store.sequences_between(from, to).await? {
-                Some((first, last)) => state.store.replay_range(&id, first, last, now).await?,
-                None => 0,
-            }
-        }
+        // A range whose `from` is after its `to` holds no event: nothing is queued.
+        (None, Some(from), Some(to)) => match state.store.sequences_between(from, to).await? {
+            Some((first, last)) => state.store.replay_range(&id, first, last, now).await?,
+            None => 0,
+        },
         _ => {
             return Err(Problem::validation(
                 "event_id",

@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 
 use adapters_postgres::{IntegrationRecord, Store};
 use chrono::{DateTime, Utc};
-use domain::ports::Clock;
+use domain::ports::{Clock, StoreError};
 use domain::sync::{PassMode, PassOutcome, PassReport, SyncError, SyncService};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, field};
 
 use super::observer::ShutdownObserver;
-use super::schedule::{ScheduleSettings, next_due, wants_full_pass};
+use super::schedule::{ScheduleSettings, chrono_duration, next_due, wants_full_pass};
 
 /// How the scheduler claims and runs integrations.
 #[derive(Debug, Clone)]
@@ -136,7 +136,13 @@ impl Scheduler {
             PassMode::Incremental
         };
         let lease_lost = CancellationToken::new();
-        let keeper = tokio::spawn(Arc::clone(&self).keep_lease(record.clone(), lease_lost.clone()));
+        let keeper = tokio::spawn(keep_lease(
+            self.store.clone(),
+            Arc::clone(&self.clock),
+            record.clone(),
+            self.settings.lease,
+            lease_lost.clone(),
+        ));
         let observer = ShutdownObserver {
             shutdown,
             lease_lost: lease_lost.clone(),
@@ -154,34 +160,34 @@ impl Scheduler {
         );
         let started = Instant::now();
         metrics::gauge!("stagewatch_integrations_syncing").increment(1.0);
-        let result = self
-            .sync
-            .run_pass(&id, mode, &observer)
-            .instrument(span.clone())
-            .await;
+        // A lost lease stops the pass at once, mid-page if need be (the page's transaction
+        // rolls back); the store would refuse its next write anyway.
+        let result = tokio::select! {
+            result = self.sync.run_pass(&id, record.lease_epoch, mode, &observer).instrument(span.clone()) => Some(result),
+            () = lease_lost.cancelled() => None,
+        };
         metrics::gauge!("stagewatch_integrations_syncing").decrement(1.0);
         keeper.abort();
-        record_pass(&span, &result, started.elapsed());
-
-        if lease_lost.is_cancelled() {
-            tracing::warn!(integration = %id, "lease lost during the pass; another worker owns it now");
+        let Some(result) = result else {
+            tracing::warn!(integration = %id, epoch = record.lease_epoch.0, "lease lost during the pass; the pass stopped and another worker owns the integration now");
+            metrics::counter!("stagewatch_sync_passes_total", "outcome" => "lease_lost", "integration" => id.to_string())
+                .increment(1);
+            return;
+        };
+        record_pass(&span, &id, &result, started.elapsed());
+        if let Err(error) = &result
+            && error.is_lease_lost()
+        {
+            count_fenced_write(error);
             return;
         }
         let finished = self.clock.now();
-        let (mut next, full_done) = self.after_pass(&record, &result, finished);
+        let (next, full_done) = self.after_pass(&record, &result, finished);
         // A webhook or an API call that made the integration due while this pass ran moved
-        // `next_sync_at` (claiming leaves it alone); the change it announced may have come after
-        // the pages were read, so another pass runs at once instead of waiting for the interval.
-        if let Ok(Some(current)) = self.store.integration(&id).await
-            && current.next_sync_at != record.next_sync_at
-        {
-            next = next.min(current.next_sync_at);
-        }
-        if let Err(error) = self
-            .store
-            .release_lease(&id, &self.settings.owner, next, full_done)
-            .await
-        {
+        // `next_sync_at`; the release keeps that earlier time (compared in the same statement),
+        // since the change it announced may have come after the pages were read.
+        // Fenced by the claim's epoch: a lease lost meanwhile is left to its new owner.
+        if let Err(error) = self.store.release_lease(&record, next, full_done).await {
             // The lease runs out by itself; the integration is picked up again then.
             tracing::warn!(integration = %id, %error, "could not release the lease");
         }
@@ -217,41 +223,82 @@ impl Scheduler {
             }
         }
     }
+}
 
-    async fn keep_lease(self: Arc<Self>, record: IntegrationRecord, lost: CancellationToken) {
-        let every = self.settings.lease / 3;
-        loop {
-            tokio::time::sleep(every).await;
-            match self
-                .store
-                .renew_lease(
-                    &record.id,
-                    &self.settings.owner,
-                    self.settings.lease,
-                    self.clock.now(),
-                )
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => {
+/// Renews a claim's lease every third of its length until aborted. The lease is lost — and
+/// `lost` cancelled — when the integration was claimed again, or when renewals kept failing
+/// until the lease's last known expiry: from then on another replica may claim it.
+pub async fn keep_lease(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    claimed: IntegrationRecord,
+    lease: Duration,
+    lost: CancellationToken,
+) {
+    let every = lease / 3;
+    let mut expires_at = claimed
+        .lease_expires_at
+        .unwrap_or_else(|| clock.now() + chrono_duration(lease));
+    let mut wait = every;
+    loop {
+        tokio::time::sleep(wait).await;
+        let now = clock.now();
+        let until_expiry = (expires_at - now).to_std().unwrap_or_default();
+        // A renewal still unanswered when the lease runs out is as good as a failed one.
+        let renewed = tokio::time::timeout(until_expiry, store.renew_lease(&claimed, lease, now))
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "the renewal did not answer before the lease expired".to_owned(),
+                ))
+            });
+        match renewed {
+            Ok(true) => {
+                expires_at = now + chrono_duration(lease);
+                wait = every;
+            }
+            Ok(false) => {
+                tracing::warn!(integration = %claimed.id, "the lease was claimed by another worker");
+                lost.cancel();
+                return;
+            }
+            Err(error) => {
+                let now = clock.now();
+                if now >= expires_at {
+                    tracing::warn!(integration = %claimed.id, %error, %expires_at, "could not renew the lease before it expired; treating it as lost");
                     lost.cancel();
                     return;
                 }
-                Err(error) => {
-                    tracing::warn!(integration = %record.id, %error, "could not renew the lease");
-                }
+                tracing::warn!(integration = %claimed.id, %error, %expires_at, "could not renew the lease; retrying before it expires");
+                // Retry sooner, and once more right at the expiry at the latest.
+                let left = (expires_at - now).to_std().unwrap_or_default();
+                wait = (every / 3).min(left);
             }
         }
     }
 }
 
+/// Counts (and the store has logged) a write refused because its pass lost the lease.
+pub fn count_fenced_write(error: &SyncError) {
+    if let SyncError::Store(StoreError::LeaseLost { operation, .. }) = error {
+        metrics::counter!("stagewatch_fenced_writes_total", "operation" => *operation).increment(1);
+    }
+}
+
 /// Fills the pass's span and counts it.
-fn record_pass(span: &tracing::Span, result: &Result<PassReport, SyncError>, elapsed: Duration) {
+fn record_pass(
+    span: &tracing::Span,
+    integration: &domain::IntegrationId,
+    result: &Result<PassReport, SyncError>,
+    elapsed: Duration,
+) {
+    let integration = integration.to_string();
     span.record(
         "duration_ms",
         u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
     );
-    metrics::histogram!("stagewatch_sync_pass_seconds").record(elapsed.as_secs_f64());
+    metrics::histogram!("stagewatch_sync_pass_seconds", "integration" => integration.clone())
+        .record(elapsed.as_secs_f64());
     match result {
         Ok(report) => {
             let outcome = outcome_name(report.outcome);
@@ -263,7 +310,8 @@ fn record_pass(span: &tracing::Span, result: &Result<PassReport, SyncError>, ela
                 "events_by_kind",
                 field::display(serde_json::to_string(&report.events_by_kind).unwrap_or_default()),
             );
-            metrics::counter!("stagewatch_sync_passes_total", "outcome" => outcome).increment(1);
+            metrics::counter!("stagewatch_sync_passes_total", "outcome" => outcome, "integration" => integration)
+                .increment(1);
             metrics::counter!("stagewatch_applications_seen_total")
                 .increment(report.applications_seen);
             for (kind, count) in &report.events_by_kind {
@@ -277,7 +325,7 @@ fn record_pass(span: &tracing::Span, result: &Result<PassReport, SyncError>, ela
         }
         Err(error) => {
             span.record("outcome", error.kind());
-            metrics::counter!("stagewatch_sync_passes_total", "outcome" => error.kind())
+            metrics::counter!("stagewatch_sync_passes_total", "outcome" => error.kind(), "integration" => integration)
                 .increment(1);
             let retryable = !error.is_failure();
             span.in_scope(|| tracing::warn!(%error, retryable, "sync pass failed"));
