@@ -6,6 +6,7 @@
 
 mod api_load;
 mod database;
+mod fair_copy;
 mod ingest;
 mod latency;
 mod memory;

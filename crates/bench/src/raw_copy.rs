@@ -20,7 +20,10 @@ const COLUMNS: &str = "integration_id, application_id, remote_id, job_id, job_na
 pub(crate) async fn copy_rows(store: &Store, rows: usize) -> anyhow::Result<Duration> {
     let connection = store.connection();
     connection
-        .execute_unprepared("CREATE TABLE raw_applications (LIKE applications INCLUDING ALL)")
+        .execute_unprepared(
+            "DROP TABLE IF EXISTS raw_applications; \
+             CREATE TABLE raw_applications (LIKE applications INCLUDING ALL)",
+        )
         .await
         .context("could not create the baseline table")?;
     let pool = connection.get_postgres_connection_pool();

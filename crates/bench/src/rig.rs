@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adapters_kombo::{KomboClient, KomboConfig};
-use adapters_postgres::{NewIntegration, Store};
+use adapters_postgres::{Claim, NewIntegration, Store};
 use anyhow::Context;
 use domain::IntegrationId;
-use domain::ports::SystemClock;
+use domain::ports::{LeaseEpoch, SystemClock};
 use domain::sync::{SyncService, SyncSettings};
 use kombo_sandbox::RunningSandbox;
 
@@ -44,6 +44,23 @@ pub(crate) fn sync_service(kombo: Arc<KomboClient>, store: &Store) -> SyncServic
 }
 
 /// Registers the sandbox integration `id` in the store.
+/// Claims the integration's lease for the bench's passes, as a worker would, and returns its
+/// fencing token.
+pub(crate) async fn claim(store: &Store, id: &IntegrationId) -> anyhow::Result<LeaseEpoch> {
+    match store
+        .claim_integration(
+            id,
+            "bench",
+            Duration::from_secs(24 * 3600),
+            chrono::Utc::now(),
+        )
+        .await?
+    {
+        Claim::Claimed(record) => Ok(record.lease_epoch),
+        other => anyhow::bail!("could not claim {id}: {other:?}"),
+    }
+}
+
 pub(crate) async fn register(store: &Store, id: &str) -> anyhow::Result<IntegrationId> {
     let id = IntegrationId::parse(id)?;
     store
