@@ -2,6 +2,8 @@
 
 mod codegen;
 mod conformance;
+mod deploy;
+mod fuzz;
 mod python;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +26,10 @@ enum Task {
     Test,
     /// Runs Kombo's official Python SDK against the sandbox and fails on any response it rejects.
     Conformance,
+    /// Fuzzes every operation of docs/openapi.json against a running server with schemathesis,
+    /// and fails on any answer the document does not describe. Not yet part of `test`: the
+    /// document does not describe every validation rule of the server yet.
+    FuzzApi,
     /// Measures the figures of the design (ingest, incremental passes, detection latency,
     /// memory, API latency) against a sandbox and PostgreSQL; never part of `test`.
     Bench {
@@ -34,8 +40,30 @@ enum Task {
         #[arg(long)]
         applications: Option<usize>,
     },
+    /// Runs the built `stagewatch` binary under SIGKILLs, several replicas, a frozen replica, a
+    /// PostgreSQL outage, Kombo's faults and a flapping webhook receiver, then checks the feed
+    /// against the sandbox (docs/reliability.md). Needs PostgreSQL at 127.0.0.1:5432.
+    Chaos {
+        /// Smaller and shorter scenarios, for development.
+        #[arg(long)]
+        quick: bool,
+        /// Restart the whole PostgreSQL cluster instead of cutting off the scenario's database
+        /// (on by default when `CI=true`; never on a server others are using).
+        #[arg(long)]
+        restart_postgres: bool,
+        /// Run only these scenarios (comma-separated).
+        #[arg(long)]
+        only: Option<String>,
+        /// Seed of the kill moments and the simulated activity.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Regenerates crates/kombo-schemas/schemas/ from Kombo's official Python SDK.
     Schemas,
+    /// Checks deploy/ offline: hadolint, the compose schema, the Helm chart rendered and
+    /// validated against Kubernetes' schemas, every STAGEWATCH_* variable, and the runtime
+    /// contract of the binary.
+    Deploy,
     /// Generates the Kombo adapter's wire types from the schemas, and docs/openapi.json from the
     /// server's code.
     Codegen {
@@ -53,10 +81,18 @@ fn main() -> anyhow::Result<()> {
         Task::Schemas => schemas(&root),
         Task::Codegen { check } => codegen::run(&root, check),
         Task::Conformance => conformance::conformance(&root),
+        Task::Deploy => deploy::deploy(&root),
+        Task::FuzzApi => fuzz::fuzz_api(&root),
         Task::Bench {
             quick,
             applications,
         } => bench(&root, quick, applications),
+        Task::Chaos {
+            quick,
+            restart_postgres,
+            only,
+            seed,
+        } => chaos(&root, quick, restart_postgres, only, seed),
     }
 }
 
@@ -78,7 +114,8 @@ fn test(root: &Path) -> anyhow::Result<()> {
     run(root, "cargo", &["test", "--workspace", "--all-features"])?;
     // After the tests, whose build the generators and the conformance run reuse.
     codegen::run(root, true)?;
-    conformance::conformance(root)
+    conformance::conformance(root)?;
+    deploy::deploy(root)
 }
 
 /// Builds every target of the workspace with the features the test run uses, so that after
@@ -115,7 +152,60 @@ fn bench(root: &Path, quick: bool, applications: Option<usize>) -> anyhow::Resul
     if let Some(count) = &applications {
         args.extend(["--applications", count]);
     }
-    run(root, "cargo", &args)
+    // A missed target is a result, not an error: the table and its one-line summary say it,
+    // and the exit status carries it.
+    let status = Command::new("cargo")
+        .args(&args)
+        .current_dir(root)
+        .status()
+        .context("could not run cargo")?;
+    if !status.success() {
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    Ok(())
+}
+
+fn chaos(
+    root: &Path,
+    quick: bool,
+    restart_postgres: bool,
+    only: Option<String>,
+    seed: Option<u64>,
+) -> anyhow::Result<()> {
+    // After `cargo xtask test` this builds nothing.
+    build_workspace(root)?;
+    let stagewatch = workspace_binary(root, "stagewatch");
+    let sandbox = workspace_binary(root, "kombo-sandbox");
+    let out = workspace_binary(root, "chaos")
+        .parent()
+        .and_then(Path::parent)
+        .map_or_else(|| root.join("target/chaos"), |target| target.join("chaos"));
+    let mut args = vec![
+        "--stagewatch".to_owned(),
+        stagewatch.to_string_lossy().into_owned(),
+        "--sandbox".to_owned(),
+        sandbox.to_string_lossy().into_owned(),
+        "--out".to_owned(),
+        out.to_string_lossy().into_owned(),
+    ];
+    if quick {
+        args.push("--quick".to_owned());
+    }
+    if restart_postgres {
+        args.push("--restart-postgres".to_owned());
+    }
+    if let Some(only) = only {
+        args.extend(["--only".to_owned(), only]);
+    }
+    if let Some(seed) = seed {
+        args.extend(["--seed".to_owned(), seed.to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(
+        root,
+        &workspace_binary(root, "chaos").to_string_lossy(),
+        &args,
+    )
 }
 
 fn schemas(root: &Path) -> anyhow::Result<()> {
@@ -126,6 +216,18 @@ fn schemas(root: &Path) -> anyhow::Result<()> {
         &python.to_string_lossy(),
         &[&script.to_string_lossy()],
     )
+}
+
+/// Echoes a command about to run.
+#[allow(clippy::print_stderr)] // xtask talks to a developer's terminal
+pub(crate) fn eprint_command(program: &str, args: &[&str]) {
+    eprintln!("$ {program} {}", args.join(" "));
+}
+
+/// Prints a line of progress.
+#[allow(clippy::print_stderr)] // xtask talks to a developer's terminal
+pub(crate) fn eprint_line(line: &str) {
+    eprintln!("{line}");
 }
 
 /// Runs a command in `dir`, echoing it first, and fails when it fails.
