@@ -115,6 +115,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
     // After the tests, whose build the generators and the conformance run reuse.
     codegen::run(root, true)?;
     conformance::conformance(root)?;
+    fuzz::fuzz_api(root)?;
     deploy::deploy(root)
 }
 

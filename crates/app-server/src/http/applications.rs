@@ -468,7 +468,7 @@ pub struct ListParams {
     /// Only applications currently in this stage (Kombo stage id).
     pub stage: Option<String>,
     /// Only this outcome: `PENDING`, `HIRED` or `DECLINED`.
-    #[param(pattern = "^(PENDING|HIRED|DECLINED)$")]
+    #[param(pattern = r"^(PENDING|HIRED|DECLINED)(?![\s\S])")]
     pub outcome: Option<String>,
     /// Only applications changed at or after this time (RFC 3339).
     pub changed_since: Option<DateTime<Utc>>,

@@ -4,12 +4,18 @@
 
 use serde_json::{Value, json};
 
+/// The end of the value, for a pattern. Not `$`: in some regex dialects (Python's, which API
+/// fuzzers and validators use) `$` also matches before a final line break, so a value with a
+/// trailing newline would pass for valid. A negative lookahead means the same in ECMA-262 and
+/// everywhere else.
+pub(super) const END: &str = r"(?![\s\S])";
+
 /// Every id (`domain::ids`): 1 to `MAX_ID_LEN` characters, none of them whitespace or control.
 fn id_rules() -> Value {
     json!({
         "minLength": 1,
         "maxLength": domain::ids::MAX_ID_LEN,
-        "pattern": r"^[^\s\u0000-\u001F\u007F-\u009F]*$",
+        "pattern": format!(r"^[^\s\u0000-\u001F\u007F-\u009F]*{END}"),
     })
 }
 
@@ -18,7 +24,7 @@ fn integration_id_rules() -> Value {
     json!({
         "minLength": 1,
         "maxLength": domain::ids::MAX_ID_LEN,
-        "pattern": "^[!-~]*$",
+        "pattern": format!("^[!-~]*{END}"),
     })
 }
 
@@ -30,7 +36,7 @@ fn non_blank() -> Value {
 /// What `validate_create` accepts as an email address: after trimming, a non-empty part before
 /// the first `@` and a dot somewhere after it.
 fn email() -> Value {
-    json!({ "pattern": r"^\s*[^@\s][^@]*@[\s\S]*\.[\s\S]*$" })
+    json!({ "pattern": format!(r"^\s*[^@\s][^@]*@[\s\S]*\.[\s\S]*{END}") })
 }
 
 /// A webhook URL on a server that delivers only to public addresses (the default); with
@@ -51,7 +57,7 @@ fn idempotency_key_rules() -> Value {
         "type": "string",
         "minLength": 1,
         "maxLength": 255,
-        "pattern": r"^[\t\x20-\x7E]*[\x21-\x7E][\t\x20-\x7E]*$",
+        "pattern": format!(r"^[\t\x20-\x7E]*[\x21-\x7E][\t\x20-\x7E]*{END}"),
     })
 }
 
@@ -70,7 +76,7 @@ fn event_types_parameter(parameter: &mut Value) {
     parameter["schema"] = json!({
         "type": "string",
         // Empty too: `types=` is no filter, as an absent `types`.
-        "pattern": format!("^({one}(,{one})*)?$"),
+        "pattern": format!("^({one}(,{one})*)?{END}"),
     });
 }
 
@@ -177,5 +183,35 @@ fn merge(schema: &mut Value, rules: &Value) {
         for (key, rule) in rules {
             schema.insert(key.clone(), rule.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    fn patterns(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(pattern)) = map.get("pattern") {
+                    found.push(pattern.clone());
+                }
+                map.values().for_each(|v| patterns(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| patterns(v, found)),
+            _ => {}
+        }
+    }
+
+    /// A pattern anchored with `$` lets `"PENDING\n"` pass for valid where `$` may match before
+    /// a final line break; a generated client or fuzzer would then send what the server refuses.
+    #[test]
+    fn no_pattern_in_the_document_ends_with_a_bare_dollar() {
+        let document = serde_json::from_str(&super::super::openapi::document_json()).unwrap();
+        let mut found = Vec::new();
+        patterns(&document, &mut found);
+        assert!(found.len() > 5, "the document has patterns: {found:?}");
+        let loose: Vec<_> = found.iter().filter(|p| p.ends_with('$')).collect();
+        assert!(loose.is_empty(), "patterns ending in `$`: {loose:?}");
     }
 }
