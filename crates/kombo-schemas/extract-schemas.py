@@ -17,6 +17,7 @@ MODELS = {
     "get-ats-applications.response": m.GetAtsApplicationsPositiveResponse,
     "get-ats-jobs.response": m.GetAtsJobsPositiveResponse,
     "get-ats-application-stages.response": m.GetAtsApplicationStagesPositiveResponse,
+    "get-ats-rejection-reasons.response": m.GetAtsRejectionReasonsPositiveResponse,
     # writing
     "post-ats-jobs-job-id-applications.request": m.PostAtsJobsJobIDApplicationsRequestBody,
     "post-ats-jobs-job-id-applications.response": m.PostAtsJobsJobIDApplicationsPositiveResponse,

@@ -6,7 +6,8 @@ use domain::ports::{
     NewApplication, Page, PageCursor, SkippedRecord,
 };
 use domain::{
-    ApplicationId, ApplicationSnapshot, IntegrationId, IntegrationInfo, Pipeline, StageId,
+    ApplicationId, ApplicationSnapshot, IntegrationId, IntegrationInfo, Pipeline, RejectionReason,
+    StageId,
 };
 use reqwest::Method;
 use serde::Deserialize;
@@ -14,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::client::{Call, KomboClient};
 use crate::error::malformed;
-use crate::generated::{applications, integration, jobs, writes};
+use crate::generated::{applications, integration, jobs, rejection_reasons, writes};
 use crate::{mapping, query};
 
 /// A page as Kombo sends it, its records still raw so that one unreadable record is reported
@@ -147,6 +148,23 @@ impl AtsGateway for KomboClient {
         };
         let body = self.execute(&call).await?;
         map_page::<jobs::Job, _, _>(&body, mapping::pipeline)
+    }
+
+    async fn fetch_rejection_reasons(
+        &self,
+        integration: &IntegrationId,
+        cursor: Option<PageCursor>,
+    ) -> Result<Page<RejectionReason>, AtsError> {
+        let call = Call {
+            method: Method::GET,
+            segments: vec!["ats", "rejection-reasons"],
+            endpoint: "GET /ats/rejection-reasons",
+            integration: Some(integration),
+            query: query::rejection_reasons(cursor.as_ref()),
+            body: None,
+        };
+        let body = self.execute(&call).await?;
+        map_page::<rejection_reasons::RejectionReason, _, _>(&body, mapping::rejection_reason)
     }
 
     async fn create_application(

@@ -4,11 +4,11 @@
 use domain::ports::ImportedApplication;
 use domain::{
     ApplicationId, ApplicationSnapshot, CandidateId, Capabilities, IdError, IntegrationId,
-    IntegrationInfo, IntegrationStatus, JobId, Outcome, Pipeline, RemoteId, SetupStatus, Stage,
-    StageId, StageStatus, Support,
+    IntegrationInfo, IntegrationStatus, JobId, Outcome, Pipeline, RejectionReason, RemoteId,
+    SetupStatus, Stage, StageId, StageStatus, Support,
 };
 
-use crate::generated::{applications, integration, jobs, writes};
+use crate::generated::{applications, integration, jobs, rejection_reasons, writes};
 
 /// Why a record could not be mapped; the record is reported as skipped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -227,6 +227,17 @@ pub fn integration_info(wire: integration::Integration) -> Result<IntegrationInf
         setup_status: Some(setup_status(&wire.setup_status)),
         data_expired_at: wire.data_expired_at,
         capabilities: capabilities(&wire.read_models),
+    })
+}
+
+/// One of the ATS's rejection reasons.
+pub fn rejection_reason(
+    wire: rejection_reasons::RejectionReason,
+) -> Result<RejectionReason, MappingError> {
+    Ok(RejectionReason {
+        id: wire.id,
+        remote_id: optional_id("remote_id", Some(wire.remote_id), RemoteId::parse)?,
+        name: wire.name,
     })
 }
 

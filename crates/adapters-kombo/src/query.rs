@@ -68,6 +68,16 @@ pub fn applications(
 }
 
 /// The query pairs of `GET /ats/jobs`.
+/// `GET /ats/rejection-reasons`: the largest pages, since the whole list is always read.
+pub fn rejection_reasons(cursor: Option<&PageCursor>) -> Vec<(&'static str, String)> {
+    let mut pairs = Vec::with_capacity(2);
+    if let Some(cursor) = cursor {
+        pairs.push(("cursor", cursor.0.clone()));
+    }
+    pairs.push(("page_size", page_size(u16::MAX)));
+    pairs
+}
+
 pub fn jobs(query: &JobQuery, cursor: Option<&PageCursor>) -> Vec<(&'static str, String)> {
     let mut pairs = Vec::new();
     if let Some(cursor) = cursor {

@@ -8,6 +8,7 @@ pub mod config;
 pub mod delivery;
 pub mod demo;
 pub mod http;
+pub mod rejection_reasons;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tracking;

@@ -1801,3 +1801,229 @@ async fn refusals_are_answered_with_problems_and_counted() {
     );
     api.stop().await;
 }
+
+/// A full sync pass of `integration`, as the scheduler would run it.
+async fn sync_pass(api: &Api, integration: &str) {
+    let id = domain::IntegrationId::parse(integration).expect("integration id");
+    let claimed = match api
+        .store
+        .claim_integration(&id, "api-test", Duration::from_secs(30), chrono::Utc::now())
+        .await
+        .expect("claim")
+    {
+        adapters_postgres::Claim::Claimed(record) => record,
+        other => panic!("the integration is free to claim, got {other:?}"),
+    };
+    let sync = domain::sync::SyncService::new(
+        kombo_client(&api.sandbox.base_url(), api.sandbox.api_key()),
+        Arc::new(api.store.clone()),
+        Arc::new(SystemClock),
+        domain::sync::SyncSettings::default(),
+    );
+    sync.run_pass(&id, claimed.lease_epoch, domain::sync::PassMode::Full, &())
+        .await
+        .expect("a sync pass");
+    api.store
+        .release_lease(
+            &claimed,
+            chrono::Utc::now() + chrono::Duration::hours(1),
+            None,
+        )
+        .await
+        .expect("release");
+}
+
+/// The events of the feed about one application.
+async fn events_of(api: &Api, application: &str) -> Vec<Value> {
+    api.feed()
+        .await
+        .into_iter()
+        .filter(|e| e["application"]["id"] == application)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_move_and_a_rejection_go_through_kombo_and_are_announced_once() {
+    let api = Api::sqlite().await;
+    api.register(GREENHOUSE).await;
+    let job = api.job_ids(GREENHOUSE)[0].clone();
+    let created = expect_json(
+        api.create(GREENHOUSE, &application_body(&job, "mover@example.com"))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = created["id"].as_str().expect("id").to_owned();
+    let jobs = api
+        .get(&format!("/v1/integrations/{GREENHOUSE}/jobs"))
+        .await;
+    let stages: Vec<String> = jobs["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .find(|j| j["id"] == job.as_str())
+        .expect("the job's pipeline is stored")["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| s["stage_id"].as_str().expect("stage id").to_owned())
+        .collect();
+    let target = stages.last().expect("a stage").clone();
+    let path = format!("/v1/integrations/{GREENHOUSE}/applications/{id}");
+    let move_to = |stage: &str, key: &str| {
+        api.call(Method::PUT, &format!("{path}/stage"))
+            .header("Idempotency-Key", key)
+            .json(&json!({ "stage_id": stage }))
+            .send()
+    };
+
+    let moved = ok_json(move_to(&target, "move-1").await.expect("move")).await;
+    assert_eq!(moved["application"]["current_stage"]["stage_id"], target);
+    let [event] = moved["events"].as_array().expect("events").as_slice() else {
+        panic!("one event: {moved}");
+    };
+    assert_eq!(event["type"], "application.stage_changed");
+    assert_eq!(event["origin"], "stagewatch");
+    assert_eq!(event["data"]["to"]["stage_id"], target);
+    let in_kombo = api.sandbox.handle().current_applications(GREENHOUSE);
+    let in_kombo = in_kombo
+        .iter()
+        .find(|a| a["id"] == id.as_str())
+        .expect("served");
+    assert_eq!(in_kombo["current_stage_id"], target, "Kombo made the move");
+
+    // A retry with the key is answered from the first result, not sent again.
+    let retried = move_to(&target, "move-1").await.expect("move");
+    assert_eq!(retried.headers()["idempotent-replayed"], "true");
+    assert_eq!(ok_json(retried).await["events"], moved["events"]);
+    assert_eq!(api.sandbox.handle().request_count(Endpoint::MoveStage), 1);
+
+    // Refused before Kombo is asked: a stage of no pipeline, an application not tracked.
+    expect_invalid(
+        move_to("no-such-stage", "move-2").await.expect("move"),
+        "stage_id",
+    )
+    .await;
+    expect_problem(
+        api.call(
+            Method::PUT,
+            &format!("/v1/integrations/{GREENHOUSE}/applications/not-tracked/stage"),
+        )
+        .json(&json!({ "stage_id": target }))
+        .send()
+        .await
+        .expect("move"),
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+    assert_eq!(api.sandbox.handle().request_count(Endpoint::MoveStage), 1);
+
+    let reasons = api
+        .get(&format!("/v1/integrations/{GREENHOUSE}/rejection-reasons"))
+        .await;
+    let reasons = reasons["reasons"].as_array().expect("reasons").clone();
+    assert!(!reasons.is_empty());
+    let reason = &reasons[0];
+    expect_invalid(
+        api.call(Method::POST, &format!("{path}/reject"))
+            .json(&json!({ "rejection_reason_id": "no-such-reason" }))
+            .send()
+            .await
+            .expect("reject"),
+        "rejection_reason_id",
+    )
+    .await;
+    let rejected = ok_json(
+        api.call(Method::POST, &format!("{path}/reject"))
+            .header("Idempotency-Key", "reject-1")
+            .json(&json!({ "rejection_reason_id": reason["id"], "note": "thanks" }))
+            .send()
+            .await
+            .expect("reject"),
+    )
+    .await;
+    assert_eq!(rejected["application"]["outcome"], "DECLINED");
+    let types: Vec<&str> = rejected["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["type"].as_str().expect("type"))
+        .collect();
+    assert!(types.contains(&"application.declined"), "{types:?}");
+    let declined = rejected["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "application.declined")
+        .unwrap();
+    assert_eq!(declined["data"]["rejection_reason"], reason["name"]);
+    assert_eq!(api.sandbox.handle().request_count(Endpoint::Reject), 1);
+    assert_eq!(
+        api.sandbox
+            .handle()
+            .request_count(Endpoint::RejectionReasons),
+        2,
+        "read for the list, once more for the id it lacked, then kept"
+    );
+
+    // The next pass reads the same state from Kombo and announces nothing again.
+    let before = events_of(&api, &id).await;
+    sync_pass(&api, GREENHOUSE).await;
+    let after = events_of(&api, &id).await;
+    assert_eq!(
+        after, before,
+        "no second event for the product's own changes"
+    );
+    let kinds: Vec<&str> = after.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == "application.stage_changed")
+            .count(),
+        1,
+        "{kinds:?}"
+    );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn an_ats_that_cannot_reject_is_answered_unsupported() {
+    let api = Api::sqlite().await;
+    api.register(PERSONIO).await;
+    sync_pass(&api, PERSONIO).await;
+    let tracked = api
+        .get(&format!("/v1/applications?integration={PERSONIO}&limit=1"))
+        .await;
+    let id = tracked["applications"][0]["id"]
+        .as_str()
+        .expect("a tracked application")
+        .to_owned();
+    let reasons = api
+        .get(&format!("/v1/integrations/{PERSONIO}/rejection-reasons"))
+        .await;
+    let reason = reasons["reasons"][0]["id"].clone();
+    let refused = api
+        .call(
+            Method::POST,
+            &format!("/v1/integrations/{PERSONIO}/applications/{id}/reject"),
+        )
+        .header("Idempotency-Key", "reject-personio")
+        .json(&json!({ "rejection_reason_id": reason }))
+        .send()
+        .await
+        .expect("reject");
+    expect_problem(
+        refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unsupported-by-ats",
+    )
+    .await;
+    assert!(
+        events_of(&api, &id)
+            .await
+            .iter()
+            .all(|e| e["type"] != "application.declined")
+    );
+    api.stop().await;
+}

@@ -28,8 +28,21 @@ pub struct ChangeEvent {
     /// The application as it stands after the change; absent for integration-level events.
     pub application: Option<ApplicationRef>,
     pub job: Option<JobRef>,
+    /// `stagewatch` when the change is the product's own action through stagewatch's API (a
+    /// move or a rejection), recorded when Kombo accepted it; absent when a sync pass observed
+    /// the change in the ATS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<EventOrigin>,
     #[serde(flatten)]
     pub kind: EventKind,
+}
+
+/// Who made a change that an event reports, when it was not the ATS's users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventOrigin {
+    /// The product, through stagewatch's API.
+    Stagewatch,
 }
 
 /// The integration an event belongs to.
@@ -379,6 +392,7 @@ impl ChangeEvent {
                 id: id.clone(),
                 name: state.job_name.clone(),
             }),
+            origin: None,
             kind,
         }
     }
@@ -399,6 +413,7 @@ impl ChangeEvent {
             integration: Some(IntegrationRef::from_id(integration)),
             application: None,
             job: None,
+            origin: None,
             kind,
         }
     }
@@ -413,6 +428,7 @@ impl ChangeEvent {
             integration: None,
             application: None,
             job: None,
+            origin: None,
             kind: EventKind::EndpointDisabled(detail),
         }
     }

@@ -154,9 +154,19 @@ def action_checks():
     client.ats.move_application_to_stage(application_id=application.id, stage_id=stage.id)
     moved = client.ats.get_applications(ids=[application.id]).result.data.results[0]
     check(moved.current_stage_id == stage.id, "move to stage")
-    client.ats.reject_application(application_id=application.id, rejection_reason_id="position-filled")
+    reasons = all_pages(client.ats.get_rejection_reasons())
+    check(len(reasons) > 0 and all(reason.id and reason.name for reason in reasons), "rejection reasons")
+    filled = next(reason for reason in reasons if reason.name == "Position filled")
+    client.ats.reject_application(application_id=application.id, rejection_reason_id=filled.id)
     rejected = client.ats.get_applications(ids=[application.id]).result.data.results[0]
     check(rejected.outcome == "DECLINED" and rejected.rejection_reason_name == "Position filled", "reject")
+    blind = sdk(OUTCOME_UNSUPPORTED)
+    blind_application = list_applications(blind, page_size=1)[0]
+    try:
+        blind.ats.reject_application(application_id=blind_application.id, rejection_reason_id=filled.id)
+        check(False, "an ATS without outcomes must refuse a rejection")
+    except errors.KomboAtsError as error:
+        check(error.data.error.code == "INTEGRATION.ACTION_NOT_AVAILABLE", "ACTION_NOT_AVAILABLE parses")
     try:
         client.ats.create_application(
             job_id=job.id,

@@ -26,6 +26,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/integrations/{integration_id}", get(get_integration))
         .route("/v1/ats/applications", get(list_applications))
         .route("/v1/ats/jobs", get(list_jobs))
+        .route("/v1/ats/rejection-reasons", get(list_rejection_reasons))
         .route(
             "/v1/ats/jobs/{job_id}/applications",
             post(create_application),
@@ -279,13 +280,42 @@ async fn move_stage(
     Ok(success_with_warnings(&json!({})))
 }
 
-/// The sandbox's rejection reasons have ids that are their names in kebab case, e.g.
-/// `position-filled`; any other id is kept as the reason's name.
+/// The id of a sandbox rejection reason: its name in kebab case, e.g. `position-filled`.
+fn rejection_reason_id(name: &str) -> String {
+    name.to_lowercase().replace(' ', "-")
+}
+
+/// The name of the reason with this id; any other id is kept as the reason's name.
 fn rejection_reason_name(id: &str) -> String {
     REJECTION_REASONS
         .iter()
-        .find(|name| name.to_lowercase().replace(' ', "-") == id)
+        .find(|name| rejection_reason_id(name) == id)
         .map_or_else(|| id.to_owned(), |name| (*name).to_owned())
+}
+
+/// `GET /ats/rejection-reasons`: the same short list for every integration, on one page.
+async fn list_rejection_reasons(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Response, KomboError> {
+    let world = shared.world();
+    let position = ats_integration(&world, &headers)?;
+    let since = world.integrations[position].created_at;
+    let results: Vec<Value> = REJECTION_REASONS
+        .iter()
+        .enumerate()
+        .map(|(index, name)| {
+            json!({
+                "id": rejection_reason_id(name),
+                "remote_id": (index + 1).to_string(),
+                "name": name,
+                "changed_at": wire::timestamp(since),
+                "remote_deleted_at": null,
+                "remote_data": null,
+            })
+        })
+        .collect();
+    Ok(success(&json!({ "next": null, "results": results })))
 }
 
 async fn reject(
@@ -297,6 +327,10 @@ async fn reject(
     {
         let mut world = shared.world();
         let position = ats_integration(&world, &headers)?;
+        // An ATS that cannot tell outcomes cannot set one either.
+        if world.integrations[position].profile == AtsProfile::OutcomeUnsupported {
+            return Err(KomboError::action_not_available("reject_application"));
+        }
         let body = parse_body(&body)?;
         let reason = rejection_reason_name(required_text(&body, "/rejection_reason_id")?);
         world.reject(position, &application_id, Some(reason))?;

@@ -84,6 +84,15 @@ impl KomboError {
         )
     }
 
+    pub(crate) fn action_not_available(action: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "INTEGRATION.ACTION_NOT_AVAILABLE",
+            "Action not available",
+            format!("The action \"{action}\" is not available for this integration's ATS."),
+        )
+    }
+
     pub(crate) fn job_closed() -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,

@@ -14,6 +14,8 @@ pub enum Endpoint {
     Applications,
     /// `GET /ats/jobs`
     Jobs,
+    /// `GET /ats/rejection-reasons`
+    RejectionReasons,
     /// `POST /ats/jobs/{job_id}/applications`
     CreateApplication,
     /// `PUT /ats/applications/{id}/stage`
@@ -30,9 +32,10 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint, in a fixed order.
-    pub const ALL: [Endpoint; 8] = [
+    pub const ALL: [Endpoint; 9] = [
         Endpoint::Applications,
         Endpoint::Jobs,
+        Endpoint::RejectionReasons,
         Endpoint::CreateApplication,
         Endpoint::MoveStage,
         Endpoint::Reject,
@@ -66,6 +69,7 @@ impl Endpoint {
         match (method.as_str(), segments.as_slice()) {
             ("GET", ["ats", "applications"]) => Some(Endpoint::Applications),
             ("GET", ["ats", "jobs"]) => Some(Endpoint::Jobs),
+            ("GET", ["ats", "rejection-reasons"]) => Some(Endpoint::RejectionReasons),
             ("POST", ["ats", "jobs", _, "applications"]) => Some(Endpoint::CreateApplication),
             ("PUT", ["ats", "applications", _, "stage"]) => Some(Endpoint::MoveStage),
             ("POST", ["ats", "applications", _, "reject"]) => Some(Endpoint::Reject),

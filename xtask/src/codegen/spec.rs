@@ -51,6 +51,7 @@ const fn same_as(schema: &'static str, def: &'static str, path: &'static str) ->
 
 const APPLICATIONS: &str = "get-ats-applications.response";
 const JOBS: &str = "get-ats-jobs.response";
+const REJECTION_REASONS: &str = "get-ats-rejection-reasons.response";
 const CREATE_REQUEST: &str = "post-ats-jobs-job-id-applications.request";
 const CREATE_RESPONSE: &str = "post-ats-jobs-job-id-applications.response";
 const MOVE_REQUEST: &str = "put-ats-applications-application-id-stage.request";
@@ -154,6 +155,30 @@ pub(crate) const MODULES: &[Module] = &[
                 ],
             ),
             object(JOBS, "Stage", "JobStage", STAGE_FIELDS),
+        ],
+    },
+    Module {
+        name: "rejection_reasons",
+        doc: "`GET /ats/rejection-reasons`: a page of the ATS's rejection reasons.",
+        types: &[
+            object(
+                REJECTION_REASONS,
+                "",
+                "RejectionReasonsResponse",
+                ENVELOPE_FIELDS,
+            ),
+            object(
+                REJECTION_REASONS,
+                "GetAtsRejectionReasonsPositiveResponseData",
+                "RejectionReasonsPage",
+                &["next", "results"],
+            ),
+            object(
+                REJECTION_REASONS,
+                "GetAtsRejectionReasonsPositiveResponseResult",
+                "RejectionReason",
+                &["id", "remote_id", "name"],
+            ),
         ],
     },
     Module {

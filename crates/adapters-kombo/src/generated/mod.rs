@@ -5,5 +5,6 @@ pub mod applications;
 pub mod error;
 pub mod integration;
 pub mod jobs;
+pub mod rejection_reasons;
 pub mod webhooks;
 pub mod writes;

@@ -68,6 +68,7 @@ pub async fn start(
         secret_rotation_overlap: settings.webhooks.secret_rotation_overlap,
         default_poll_interval: settings.sync.poll_interval,
         metrics: parts.metrics,
+        rejection_reasons: Arc::default(),
     };
     let app = router(
         state,

@@ -3,23 +3,20 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use domain::ports::{ImportRequest, JobQuery, NewApplication, NewCandidate};
 use domain::{IntegrationId, JobId, Pipeline, StageId};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::extract::{ApiJson, parse_json};
+use super::idempotency::{WriteFailure, run_once};
 use super::integrations::parse_integration_id;
 use super::problem::Problem;
 use crate::tracking::track_created;
-
-/// The header that makes a create safe to retry.
-pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// The candidate of a new application.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -65,20 +62,6 @@ pub struct CreatedApplication {
     /// and the next sync pass announces it as `application.discovered`.
     #[schema(value_type = Option<Object>)]
     pub event: Option<serde_json::Value>,
-}
-
-/// Why a create failed: refused (nothing was created, the key may be used again), or with its
-/// effect unknown (the ATS may hold the application, so the key must never create again).
-#[derive(Debug)]
-enum CreateFailure {
-    Refused(Problem),
-    OutcomeUnknown(Problem),
-}
-
-impl From<Problem> for CreateFailure {
-    fn from(problem: Problem) -> Self {
-        Self::Refused(problem)
-    }
 }
 
 fn validate_create(body: CreateApplication) -> Result<NewApplication, Problem> {
@@ -157,104 +140,26 @@ pub(super) async fn create(
             "integration {integration} is not registered"
         )));
     }
-    let Some(key) = idempotency_key(&headers)? else {
-        let created = create_and_track(&state, &integration, &application)
-            .await
-            .map_err(
-                |(CreateFailure::Refused(problem) | CreateFailure::OutcomeUnknown(problem))| {
-                    problem
-                },
-            )?;
-        return Ok((StatusCode::CREATED, Json(created)).into_response());
-    };
     let scope = format!("create-application:{integration}");
-    let request_hash = format!("{:x}", Sha256::digest(&body));
-    let now = state.clock.now();
-    match state
-        .store
-        .begin_idempotent(&scope, &key, &request_hash, now)
-        .await?
-    {
-        adapters_postgres::IdempotencyClaim::Started => {}
-        adapters_postgres::IdempotencyClaim::InFlight => {
-            return Err(Problem::conflict(
-                "idempotency-key-in-use",
-                "a request with this Idempotency-Key is still being processed; retry shortly",
-            )
-            .with_field("Idempotency-Key"));
-        }
-        adapters_postgres::IdempotencyClaim::Mismatch => {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency-key-reused",
-                "Idempotency key reused",
-                "this Idempotency-Key was used with a different request body",
-            )
-            .with_field("Idempotency-Key"));
-        }
-        adapters_postgres::IdempotencyClaim::OutcomeUnknown { detail } => {
-            return Err(Problem::conflict(
-                "idempotency-outcome-unknown",
-                format!(
-                    "the first request with this Idempotency-Key may have created the application \
-                     ({detail}); it is not sent again. If the ATS holds it, the next sync pass \
-                     announces it as `application.discovered`; to create it anyway, use a new key"
-                ),
-            )
-            .with_field("Idempotency-Key"));
-        }
-        adapters_postgres::IdempotencyClaim::Completed { status, body } => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            let body: serde_json::Value =
-                serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
-            let mut response = (status, Json(body)).into_response();
-            response
-                .headers_mut()
-                .insert("idempotent-replayed", HeaderValue::from_static("true"));
-            return Ok(response);
-        }
-    }
-    match create_and_track(&state, &integration, &application).await {
-        Ok(created) => {
-            let body = serde_json::to_value(&created).expect("serializable");
-            if let Err(error) = state
-                .store
-                .complete_idempotent(
-                    &scope,
-                    &key,
-                    StatusCode::CREATED.as_u16(),
-                    &body.to_string(),
-                    state.clock.now(),
-                )
-                .await
-            {
-                // The key stays in flight, and after `IN_FLIGHT_ABANDONED_AFTER` its outcome is
-                // unknown: never a second create.
-                tracing::warn!(%error, "could not record the idempotent answer");
-            }
-            Ok((StatusCode::CREATED, Json(body)).into_response())
-        }
-        Err(CreateFailure::Refused(problem)) => {
-            // Kombo refused before anything was created: the key is free for a retry.
-            if let Err(error) = state.store.abandon_idempotent(&scope, &key).await {
-                tracing::warn!(%error, "could not release an idempotency key");
-            }
-            Err(problem)
-        }
-        Err(CreateFailure::OutcomeUnknown(problem)) => {
-            if let Err(error) = state
-                .store
-                .mark_outcome_unknown(&scope, &key, &problem.detail)
-                .await
-            {
-                tracing::warn!(%error, "could not record an unknown create outcome");
-            }
-            Err(problem)
-        }
-    }
+    run_once(
+        &state,
+        &headers,
+        scope,
+        &body,
+        "created the application",
+        || async {
+            let created = create_and_track(&state, &integration, &application).await?;
+            Ok((
+                StatusCode::CREATED,
+                serde_json::to_value(&created).expect("serializable"),
+            ))
+        },
+    )
+    .await
 }
 
-fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
+/// Refuses a body that is not declared as JSON.
+pub(super) fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
     let is_json = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -271,34 +176,17 @@ fn require_json(headers: &HeaderMap) -> Result<(), Problem> {
     }
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .map_err(|_| Problem::validation("Idempotency-Key", "must be printable ASCII"))?
-        .trim();
-    if key.is_empty() || key.len() > 255 {
-        return Err(Problem::validation(
-            "Idempotency-Key",
-            "must be 1 to 255 characters",
-        ));
-    }
-    Ok(Some(key.to_owned()))
-}
-
 async fn create_and_track(
     state: &AppState,
     integration: &IntegrationId,
     application: &NewApplication,
-) -> Result<CreatedApplication, CreateFailure> {
+) -> Result<CreatedApplication, WriteFailure> {
     let snapshot = match state.ats.create_application(integration, application).await {
         Ok(snapshot) => snapshot,
         Err(error) if error.may_have_been_applied() => {
             metrics::counter!("stagewatch_create_outcome_unknown_total").increment(1);
             tracing::warn!(integration = %integration, %error, "Kombo's answer to a create was lost");
-            return Err(CreateFailure::OutcomeUnknown(Problem::new(
+            return Err(WriteFailure::OutcomeUnknown(Problem::new(
                 StatusCode::BAD_GATEWAY,
                 "kombo-outcome-unknown",
                 "Outcome unknown",
@@ -309,7 +197,7 @@ async fn create_and_track(
                 ),
             )));
         }
-        Err(error) => return Err(CreateFailure::Refused(error.into())),
+        Err(error) => return Err(WriteFailure::Refused(error.into())),
     };
     // From here on the ATS holds the application: whatever fails now, the answer is 201.
     let pipeline = pipeline_of(state, integration, snapshot.job_id.as_ref()).await;

@@ -153,11 +153,13 @@ pub(super) fn annotate(document: &mut Value) {
     let replay = &mut document["components"]["schemas"]["Replay"];
     assert!(replay.is_object(), "the document has no schema Replay");
     *replay = replay_schema(&replay["description"]);
-    let properties: [(&str, &str, Value); 11] = [
+    let properties: [(&str, &str, Value); 13] = [
         ("RegisterIntegration", "id", integration_id_rules()),
         ("CreateApplication", "job_id", id_rules()),
         ("CreateApplication", "stage_id", id_rules()),
         ("ImportApplication", "tool", non_blank()),
+        ("MoveToStage", "stage_id", id_rules()),
+        ("RejectApplication", "rejection_reason_id", non_blank()),
         ("CandidateInput", "first_name", non_blank()),
         ("CandidateInput", "last_name", non_blank()),
         ("CandidateInput", "email_address", email()),

@@ -2,11 +2,13 @@
 //! Errors are problem bodies ([`problem`]); every route but health, metrics, the OpenAPI
 //! document and Kombo's webhooks needs an API key ([`auth`]).
 
+pub mod actions;
 pub mod app;
 pub mod auth;
 pub mod events;
 pub mod extract;
 pub mod health;
+mod idempotency;
 mod input_rules;
 pub mod integrations;
 pub mod kombo_webhooks;
@@ -14,6 +16,7 @@ pub mod openapi;
 pub mod problem;
 pub mod refused;
 pub use app::{ApiParts, start};
+pub use idempotency::IDEMPOTENCY_KEY;
 pub mod applications;
 pub mod views;
 pub mod webhook_endpoints;
@@ -25,7 +28,7 @@ use std::time::Duration;
 use adapters_postgres::Store;
 use axum::Router;
 use axum::http::{HeaderName, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use domain::ports::{AtsGateway, Clock};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::Notify;
@@ -57,6 +60,8 @@ pub struct AppState {
     /// `sync.poll_interval`, for integrations without their own (the metrics report it).
     pub default_poll_interval: Duration,
     pub metrics: Option<PrometheusHandle>,
+    /// The ATS's rejection reasons per integration, read from Kombo at most every ten minutes.
+    pub rejection_reasons: Arc<crate::rejection_reasons::RejectionReasonCache>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -111,6 +116,18 @@ pub fn router(state: AppState, keys: auth::ApiKeys, limits: &HttpLimits) -> Rout
         .route(
             "/v1/integrations/{integration_id}/applications/{application_id}",
             get(applications::get),
+        )
+        .route(
+            "/v1/integrations/{integration_id}/applications/{application_id}/stage",
+            put(actions::move_to_stage),
+        )
+        .route(
+            "/v1/integrations/{integration_id}/applications/{application_id}/reject",
+            post(actions::reject),
+        )
+        .route(
+            "/v1/integrations/{integration_id}/rejection-reasons",
+            get(actions::rejection_reasons),
         )
         .route("/v1/applications", get(applications::list))
         .route(

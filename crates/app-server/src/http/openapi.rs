@@ -8,7 +8,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    applications, events, health, integrations, kombo_webhooks, problem, views, webhook_endpoints,
+    actions, applications, events, health, integrations, kombo_webhooks, problem, views,
+    webhook_endpoints,
 };
 
 #[derive(OpenApi)]
@@ -32,6 +33,9 @@ use super::{
         applications::list,
         applications::get,
         applications::list_jobs,
+        actions::move_to_stage,
+        actions::reject,
+        actions::rejection_reasons,
         events::read,
         webhook_endpoints::create,
         webhook_endpoints::list,
@@ -66,6 +70,11 @@ use super::{
         applications::JobView,
         applications::JobList,
         applications::StageCountView,
+        actions::MoveToStage,
+        actions::RejectApplication,
+        actions::ActionResult,
+        actions::RejectionReasonView,
+        actions::RejectionReasonList,
         events::FeedPage,
         health::Health,
         webhook_endpoints::EndpointView,

@@ -8,6 +8,7 @@ use crate::application::ApplicationSnapshot;
 use crate::ids::{ApplicationId, IntegrationId, JobId, RemoteId, StageId};
 use crate::integration::IntegrationInfo;
 use crate::outcome::Outcome;
+use crate::rejection::RejectionReason;
 use crate::stage::Pipeline;
 
 /// The page size asked for unless configured otherwise: the largest Kombo serves, so that every
@@ -262,6 +263,13 @@ pub trait AtsGateway: Send + Sync {
         integration: &IntegrationId,
         request: &ImportRequest,
     ) -> Result<ImportedApplication, AtsError>;
+
+    /// One page of the ATS's rejection reasons.
+    async fn fetch_rejection_reasons(
+        &self,
+        integration: &IntegrationId,
+        cursor: Option<PageCursor>,
+    ) -> Result<Page<RejectionReason>, AtsError>;
 
     /// Moves an application to another stage of its job.
     async fn move_application(
