@@ -392,7 +392,7 @@ fn runtime_contract(
         "sqlite://{}?mode=rwc",
         dir.join("stagewatch.db").to_string_lossy()
     );
-    let (_sandbox, sandbox) = start_sandbox(root)?;
+    let (_sandbox, sandbox) = start_sandbox(root, &[])?;
 
     // The pre-install hook.
     let job_env = environment(&job["env"], &database_url)?;

@@ -34,11 +34,15 @@ impl Drop for Running {
     }
 }
 
-/// Starts `kombo-sandbox` and returns it with the `KEY=value` lines it printed (its URL, API
-/// key and integration ids).
-pub(crate) fn start_sandbox(root: &Path) -> anyhow::Result<(Running, Vec<(String, String)>)> {
+/// Starts `kombo-sandbox` (with `extra` arguments) and returns it with the `KEY=value` lines it
+/// printed (its URL, API key and integration ids).
+pub(crate) fn start_sandbox(
+    root: &Path,
+    extra: &[&str],
+) -> anyhow::Result<(Running, Vec<(String, String)>)> {
     let mut child = Command::new(crate::workspace_binary(root, "kombo-sandbox"))
         .args(["--seed", "7", "--jobs", "6", "--applications", "15"])
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .context("could not start kombo-sandbox")?;
@@ -95,7 +99,7 @@ fn wait_until_ready(python: &Path, base: &str) -> anyhow::Result<()> {
 pub(crate) fn fuzz_api(root: &Path) -> anyhow::Result<()> {
     let python = python::ensure_venv(root, &[SCHEMATHESIS])?;
     crate::build_workspace(root)?;
-    let (_sandbox, environment) = start_sandbox(root)?;
+    let (_sandbox, environment) = start_sandbox(root, &[])?;
     let scratch = tempfile::Builder::new()
         .prefix("stagewatch-fuzz-")
         .tempdir()

@@ -106,7 +106,12 @@ async fn check_api_key(
 ) -> Result<Response, KomboError> {
     let world = shared.world();
     authorize(&world, &headers)?;
-    Ok(success(&json!({ "environment_id": world.environment_id })))
+    // Kombo names the customer (the account) beside the environment; one per sandbox.
+    let customer_id: String = world.environment_id.chars().rev().collect();
+    Ok(success(&json!({
+        "environment_id": world.environment_id,
+        "customer_id": customer_id,
+    })))
 }
 
 async fn get_integration(

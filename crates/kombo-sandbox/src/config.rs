@@ -100,6 +100,7 @@ pub struct SandboxConfig {
     pub(crate) tick: Option<Duration>,
     pub(crate) listen: SocketAddr,
     pub(crate) rate_limit: crate::RateLimit,
+    pub(crate) remote_data: bool,
 }
 
 /// Where webhooks go and the secret they are signed with.
@@ -120,7 +121,17 @@ impl SandboxConfig {
             tick: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             rate_limit: crate::RateLimit::default(),
+            remote_data: false,
         }
+    }
+
+    /// Every application, candidate, job and stage carries a raw ATS object (shaped like
+    /// Greenhouse's, about a kilobyte per application) as `remote_data`, as for a customer whose
+    /// plan and scope config include it; without this, `remote_data` is `null`.
+    #[must_use]
+    pub fn with_remote_data(mut self) -> Self {
+        self.remote_data = true;
+        self
     }
 
     /// Kombo's rate limit: `limit` requests per `window` for the API key, counted in real

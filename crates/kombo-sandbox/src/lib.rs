@@ -30,6 +30,7 @@ mod gate;
 mod model;
 mod query;
 mod rate_window;
+mod remote_data;
 mod server;
 mod truth;
 mod webhooks;

@@ -52,6 +52,10 @@ struct Args {
     /// The API key to accept (default: derived from the seed).
     #[arg(long, env = "KOMBO_SANDBOX_API_KEY")]
     api_key: Option<String>,
+    /// Serve each record's raw ATS object (about 1 KB per application) as `remote_data`, as for
+    /// a customer whose Kombo plan includes it; `null` without this.
+    #[arg(long)]
+    remote_data: bool,
 }
 
 #[tokio::main]
@@ -69,6 +73,9 @@ async fn main() -> anyhow::Result<()> {
     };
     if let Some(api_key) = args.api_key {
         config = config.with_api_key(api_key);
+    }
+    if args.remote_data {
+        config = config.with_remote_data();
     }
     if let Some(limit) = args.rate_limit {
         config = config.with_rate_limit(limit, args.rate_window);

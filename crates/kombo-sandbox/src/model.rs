@@ -221,6 +221,8 @@ pub(crate) struct Integration {
     pub(crate) applications_by_id: HashMap<String, usize>,
     pub(crate) applications_by_remote_id: HashMap<String, usize>,
     pub(crate) truth: Vec<TruthEntry>,
+    /// Serve each record's raw ATS object as `remote_data` (else `null`).
+    pub(crate) remote_data: bool,
 }
 
 impl Integration {
@@ -430,6 +432,7 @@ impl Random {
             applications_by_id: HashMap::new(),
             applications_by_remote_id: HashMap::new(),
             truth: Vec::new(),
+            remote_data: false,
         };
         for number in 0..config.jobs {
             let job_created = created_at + Duration::hours(self.rng.random_range(0..24 * 30));

@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::config::AtsProfile;
 use crate::model::{Application, Integration, Job, Outcome, Stage};
+use crate::remote_data;
 
 /// Kombo nulls every field of a deleted record this long after `remote_deleted_at`.
 const DELETED_RETENTION_DAYS: i64 = 14;
@@ -19,15 +20,16 @@ fn optional_timestamp(at: Option<DateTime<Utc>>) -> Value {
     at.map_or(Value::Null, |at| Value::String(timestamp(at)))
 }
 
-fn stage_on_job(stage: &Stage, profile: AtsProfile) -> Value {
+fn stage_on_job(integration: &Integration, job: &Job, stage: &Stage) -> Value {
     let mut value = json!({
         "id": stage.id,
         "remote_id": stage.remote_id,
         "name": stage.name,
         "status": if stage.active { "ACTIVE" } else { "INACTIVE" },
         "custom_fields": {},
+        "remote_data": remote_data::stage(integration, job, stage),
     });
-    if profile != AtsProfile::StagesWithoutIndex {
+    if integration.profile != AtsProfile::StagesWithoutIndex {
         value["index"] = json!(stage.index);
     }
     value
@@ -71,6 +73,8 @@ pub(crate) fn application(
         "job_id": job.id,
         "candidate_id": candidate.id,
         "custom_fields": {},
+        "integration_fields": [],
+        "remote_data": remote_data::application(integration, application),
         "remote_url": format!("https://{}.example.com/applications/{}", integration.tool, application.remote_id),
         "changed_at": timestamp(application.changed_at),
         "remote_deleted_at": optional_timestamp(application.deleted_at),
@@ -127,6 +131,11 @@ pub(crate) fn created_application(
         );
         candidate.insert("changed_at".to_owned(), Value::String(created));
         candidate.insert("remote_deleted_at".to_owned(), Value::Null);
+        candidate.insert("integration_fields".to_owned(), json!([]));
+        candidate.insert(
+            "remote_data".to_owned(),
+            remote_data::candidate(integration, application),
+        );
     }
     value
 }
@@ -143,6 +152,8 @@ fn expired_application(application: &Application, deleted_at: DateTime<Utc>) -> 
         "job_id": null,
         "candidate_id": null,
         "custom_fields": null,
+        "integration_fields": [],
+        "remote_data": null,
         "remote_url": null,
         "changed_at": timestamp(application.changed_at),
         "remote_deleted_at": timestamp(deleted_at),
@@ -177,6 +188,8 @@ pub(crate) fn job(integration: &Integration, job: &Job) -> Value {
         "salary_currency": null,
         "salary_period": null,
         "custom_fields": {},
+        "integration_fields": [],
+        "remote_data": remote_data::job(integration, job),
         "remote_url": format!("https://{}.example.com/jobs/{}", integration.tool, job.remote_id),
         "opened_at": timestamp(job.created_at),
         "closed_at": if job.open { Value::Null } else { Value::String(timestamp(job.changed_at)) },
@@ -190,7 +203,7 @@ pub(crate) fn job(integration: &Integration, job: &Job) -> Value {
         "visibility": job.visibility,
         "remote_work_status": null,
         "location": null,
-        "stages": job.stages.iter().map(|stage| stage_on_job(stage, integration.profile)).collect::<Vec<_>>(),
+        "stages": job.stages.iter().map(|stage| stage_on_job(integration, job, stage)).collect::<Vec<_>>(),
         "screening_questions": [],
         "job_postings": [],
         "hiring_team": [],

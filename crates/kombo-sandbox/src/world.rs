@@ -42,7 +42,11 @@ impl World {
         let integrations: Vec<Integration> = config
             .integrations
             .iter()
-            .map(|integration| random.integration(integration, now))
+            .map(|integration| {
+                let mut integration = random.integration(integration, now);
+                integration.remote_data = config.remote_data;
+                integration
+            })
             .collect();
         let by_id = integrations
             .iter()

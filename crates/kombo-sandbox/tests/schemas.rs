@@ -136,7 +136,12 @@ async fn write_requests_and_responses_match_the_schemas() {
         &moved.body,
     );
 
-    let reject = json!({"rejection_reason_id": "culture-fit", "note": "Thanks"});
+    let reasons = client
+        .send(client.get(acme, "/ats/rejection-reasons"))
+        .await;
+    assert_valid("get-ats-rejection-reasons.response", &reasons.body);
+    let reason = reasons.body["data"]["results"][0]["id"].clone();
+    let reject = json!({"rejection_reason_id": reason, "note": "Thanks"});
     assert_valid(
         "post-ats-applications-application-id-reject.request",
         &reject,
@@ -169,6 +174,51 @@ async fn write_requests_and_responses_match_the_schemas() {
         "post-ats-import-tracked-application.response",
         &imported.body,
     );
+}
+
+/// With raw ATS objects on: every record still matches Kombo's schemas, and carries an object
+/// keyed by the ATS endpoint it came from, about a kilobyte per application.
+#[tokio::test]
+async fn remote_data_is_a_realistic_raw_object_when_asked_for() {
+    let (_sandbox, client) = start(SandboxConfig::showcase(23, 2, 6).with_remote_data()).await;
+    let acme = "acme-greenhouse";
+    let page = client
+        .send(
+            client
+                .get(acme, "/ats/applications")
+                .query(&[("page_size", "50")]),
+        )
+        .await;
+    assert_valid("get-ats-applications.response", &page.body);
+    let results = page.results();
+    assert!(!results.is_empty());
+    for application in results {
+        let raw = application["remote_data"]
+            .as_object()
+            .expect("remote_data is an object");
+        let (endpoint, record) = raw.iter().next().expect("one endpoint");
+        assert!(endpoint.starts_with("/v1/applications/"), "{endpoint}");
+        assert_eq!(record["id"], application["remote_id"]);
+    }
+    let bytes: usize = results
+        .iter()
+        .map(|a| a["remote_data"].to_string().len())
+        .sum();
+    assert!(
+        bytes / results.len() > 800,
+        "about a kilobyte per application, got {}",
+        bytes / results.len()
+    );
+    let jobs = client.send(client.get(acme, "/ats/jobs")).await;
+    assert_valid("get-ats-jobs.response", &jobs.body);
+    assert!(jobs.results()[0]["remote_data"].is_object());
+    assert!(jobs.results()[0]["stages"][0]["remote_data"].is_object());
+
+    let (_plain, plain_client) = start(SandboxConfig::showcase(23, 2, 6)).await;
+    let plain = plain_client
+        .send(plain_client.get(acme, "/ats/applications"))
+        .await;
+    assert!(plain.results().iter().all(|a| a["remote_data"].is_null()));
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Kombo's JSON Schemas: one per object stagewatch reads or writes, taken from the models of
-//! Kombo's official Python SDK (PyPI `kombo`, pinned in `extract-schemas.py`).
+//! Kombo's official Python SDK (PyPI `kombo`, pinned in `extract-schemas.py`), with the
+//! properties and required ones of Kombo's public OpenAPI document where the two differ.
 //!
 //! The files under `schemas/` are the source of truth for the Kombo adapter's generated wire
 //! types and for the sandbox's conformance tests. Regenerate them with `cargo xtask schemas`.
@@ -28,6 +29,7 @@ pub const ALL: &[Schema] = &[
     schema!("get-ats-application-stages.response"),
     schema!("get-ats-applications.response"),
     schema!("get-ats-jobs.response"),
+    schema!("get-ats-rejection-reasons.response"),
     schema!("get-check-api-key.response"),
     schema!("get-integrations-integration-id.response"),
     schema!("post-ats-applications-application-id-reject.request"),

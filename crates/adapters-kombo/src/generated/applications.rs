@@ -4,8 +4,7 @@
 /// `GetAtsApplicationsPositiveResponse` in `get-ats-applications.response.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ApplicationsResponse {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: String,
     pub data: ApplicationsPage,
 }
 

@@ -4,8 +4,7 @@
 /// `GetIntegrationsIntegrationIDPositiveResponse` in `get-integrations-integration-id.response.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntegrationResponse {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: String,
     pub data: Integration,
 }
 
@@ -50,8 +49,7 @@ pub struct ReadModelField {
 /// `GetCheckAPIKeyPositiveResponse` in `get-check-api-key.response.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CheckApiKeyResponse {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: String,
     pub data: ApiKeyEnvironment,
 }
 

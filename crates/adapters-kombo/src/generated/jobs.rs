@@ -4,8 +4,7 @@
 /// `GetAtsJobsPositiveResponse` in `get-ats-jobs.response.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JobsResponse {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: String,
     pub data: JobsPage,
 }
 

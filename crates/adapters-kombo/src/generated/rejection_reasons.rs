@@ -4,8 +4,7 @@
 /// `GetAtsRejectionReasonsPositiveResponse` in `get-ats-rejection-reasons.response.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RejectionReasonsResponse {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: String,
     pub data: RejectionReasonsPage,
 }
 

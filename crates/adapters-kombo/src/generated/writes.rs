@@ -26,8 +26,7 @@ pub struct CreateApplicationCandidate {
 /// `PostAtsJobsJobIDApplicationsPositiveResponse` in `post-ats-jobs-job-id-applications.response.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CreateApplicationResponse {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: String,
     pub data: super::applications::Application,
     #[serde(default)]
     pub warnings: Vec<Warning>,
@@ -49,8 +48,7 @@ pub struct ImportTrackedApplicationRequest {
 /// `PostAtsImportTrackedApplicationPositiveResponse` in `post-ats-import-tracked-application.response.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ImportTrackedApplicationResponse {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: String,
     pub data: ImportedApplication,
     #[serde(default)]
     pub warnings: Vec<Warning>,
@@ -73,8 +71,7 @@ pub struct MoveStageRequest {
 /// `PutAtsApplicationsApplicationIDStagePositiveResponse` in `put-ats-applications-application-id-stage.response.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MoveStageResponse {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: String,
     #[serde(default)]
     pub warnings: Vec<Warning>,
 }
@@ -90,8 +87,7 @@ pub struct RejectRequest {
 /// `PostAtsApplicationsApplicationIDRejectPositiveResponse` in `post-ats-applications-application-id-reject.response.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RejectResponse {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: String,
     #[serde(default)]
     pub warnings: Vec<Warning>,
 }
