@@ -1,5 +1,6 @@
 //! Project automation as a plain Rust program, run with `cargo xtask <command>`.
 
+mod boundaries;
 mod codegen;
 mod conformance;
 mod deploy;
@@ -21,14 +22,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Everything CI checks: formatting, generated code up to date, clippy with warnings denied,
-    /// the whole test suite, and the Kombo SDK conformance run.
+    /// Everything CI checks: formatting, the dependency rule, clippy with warnings denied, the
+    /// whole test suite, generated code up to date, the Kombo conformance run, the API fuzzer
+    /// and the checks of deploy/.
     Test,
-    /// Runs Kombo's official Python SDK against the sandbox and fails on any response it rejects.
+    /// Checks that dependencies point inward (the domain depends on no adapter, runtime, HTTP
+    /// or SQL crate; the adapters not on each other).
+    Boundaries,
+    /// Runs Kombo's official Python SDK against the sandbox and fails on any response it
+    /// rejects; then validates the sandbox's answers against Kombo's OpenAPI document.
     Conformance,
     /// Fuzzes every operation of docs/openapi.json against a running server with schemathesis,
-    /// and fails on any answer the document does not describe. Not yet part of `test`: the
-    /// document does not describe every validation rule of the server yet.
+    /// and fails on any answer the document does not describe.
     FuzzApi,
     /// Measures the figures of the design (ingest, incremental passes, detection latency,
     /// memory, API latency) against a sandbox and PostgreSQL; never part of `test`.
@@ -58,7 +63,8 @@ enum Task {
         #[arg(long)]
         seed: Option<u64>,
     },
-    /// Regenerates crates/kombo-schemas/schemas/ from Kombo's official Python SDK.
+    /// Regenerates crates/kombo-schemas/schemas/ from Kombo's official Python SDK and Kombo's
+    /// OpenAPI document.
     Schemas,
     /// Checks deploy/ offline: hadolint, the compose schema, the Helm chart rendered and
     /// validated against Kubernetes' schemas, every STAGEWATCH_* variable, and the runtime
@@ -78,6 +84,7 @@ fn main() -> anyhow::Result<()> {
     let root = workspace_root();
     match cli.command {
         Task::Test => test(&root),
+        Task::Boundaries => boundaries::boundaries(&root),
         Task::Schemas => schemas(&root),
         Task::Codegen { check } => codegen::run(&root, check),
         Task::Conformance => conformance::conformance(&root),
@@ -98,6 +105,7 @@ fn main() -> anyhow::Result<()> {
 
 fn test(root: &Path) -> anyhow::Result<()> {
     run(root, "cargo", &["fmt", "--all", "--", "--check"])?;
+    boundaries::boundaries(root)?;
     run(
         root,
         "cargo",

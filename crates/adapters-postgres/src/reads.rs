@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use domain::ports::StoreError;
 use domain::{
-    ApplicationId, ChangeEvent, IntegrationId, JobId, Outcome, RemoteId, Stage, StageId, StageRef,
+    ApplicationId, IntegrationId, JobId, Outcome, RemoteId, Stage, StageId, StageRef,
     TrackedApplication,
 };
 use sea_orm::sea_query::OnConflict;
@@ -17,8 +17,6 @@ use crate::error::OrStoreError;
 use crate::pipelines::load_pipelines;
 use crate::rows::{application_from_row, id};
 use crate::store::Store;
-use crate::tracker::upsert_applications;
-use domain::detect::StageEntry;
 
 /// An application as the API lists it: its tracked state.
 pub type ApplicationRecord = TrackedApplication;
@@ -232,30 +230,6 @@ impl Store {
                 name: pipeline.job_name,
             })
             .collect())
-    }
-
-    /// Stores an application created through the API at once, with its events
-    /// (`application.created`), so it is tracked before the next sync sees it.
-    pub async fn record_tracked(
-        &self,
-        application: TrackedApplication,
-        events: Vec<ChangeEvent>,
-    ) -> Result<(), StoreError> {
-        let tx = self.begin_write().await?;
-        upsert_applications(&tx, std::slice::from_ref(&application)).await?;
-        if let Some(stage) = &application.current_stage {
-            let entry = StageEntry {
-                application_id: application.id.clone(),
-                stage: stage.clone(),
-                entered_at: application.entered_current_stage_at,
-            };
-            self.record_visits(&tx, &application.integration_id, &[entry])
-                .await?;
-        }
-        let appended = self.append_in(&tx, &events).await?;
-        tx.commit().await.or_store_error()?;
-        self.announce(appended.head);
-        Ok(())
     }
 
     /// Whether a Kombo webhook with this id was handled before (a redelivery).

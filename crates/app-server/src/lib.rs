@@ -11,7 +11,6 @@ pub mod http;
 pub mod rejection_reasons;
 pub mod shutdown;
 pub mod telemetry;
-pub mod tracking;
 pub mod wiring;
 pub mod worker;
 

@@ -1,18 +1,21 @@
-//! The product's own actions on an application it tracks, as use cases over the ports: move it
-//! to another stage of its job, reject it. Each goes to the ATS through Kombo and, once Kombo
-//! accepted it, is recorded at once as the change it makes (`application.stage_changed`,
-//! `application.declined`, …) marked `origin: stagewatch`. The sync pass that later reads the
-//! same state from Kombo finds nothing new, so the change is announced once.
+//! The product's own actions, as use cases over the ports: create an application in the ATS,
+//! import an existing one into tracking, move one to another stage of its job, reject one.
+//! Each goes to the ATS through Kombo and, once Kombo accepted it, is recorded at once: a
+//! created application with its `application.created` event; a move or rejection as the change
+//! it makes (`application.stage_changed`, `application.declined`, …) marked `origin:
+//! stagewatch`. The sync pass that later reads the same state from Kombo finds nothing new, so
+//! every change is announced once.
 
 use chrono::{DateTime, Utc};
 
-use crate::application::{ApplicationSnapshot, TrackedApplication};
+use crate::application::{ApplicationSnapshot, Origin, TrackedApplication};
 use crate::detect::{DetectContext, detect};
 use crate::event::{ChangeEvent, EventOrigin};
 use crate::ids::{ApplicationId, IntegrationId, JobId, StageId};
 use crate::outcome::Outcome;
 use crate::ports::{
-    AtsError, AtsGateway, JobQuery, PageChanges, PageCursor, StoreError, TrackerStore,
+    AtsError, AtsGateway, ImportRequest, ImportedApplication, JobQuery, NewApplication,
+    PageChanges, PageCursor, StoreError, TrackerStore,
 };
 use crate::rejection::RejectionReason;
 use crate::stage::{Pipeline, Stage};
@@ -75,6 +78,19 @@ pub struct ActionOutcome {
     pub not_recorded: Option<StoreError>,
 }
 
+/// What a create did: the application Kombo created, and its `application.created` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    /// The application as Kombo answered.
+    pub snapshot: ApplicationSnapshot,
+    /// `None` when a sync pass stored the application first (it announced it as
+    /// `application.discovered`), or when storing failed (see `not_recorded`).
+    pub event: Option<ChangeEvent>,
+    /// Kombo created the application but storing it failed: the next sync pass records it
+    /// (as `application.discovered`). The create itself succeeded.
+    pub not_recorded: Option<StoreError>,
+}
+
 /// The actions, over the ATS and the store.
 pub struct Actions<'a> {
     ats: &'a dyn AtsGateway,
@@ -90,6 +106,52 @@ impl std::fmt::Debug for Actions<'_> {
 impl<'a> Actions<'a> {
     pub fn new(ats: &'a dyn AtsGateway, store: &'a dyn TrackerStore) -> Self {
         Self { ats, store }
+    }
+
+    /// Creates an application in the ATS and tracks it at once. Never retried: Kombo has no
+    /// idempotency of its own, so a lost answer is [`ActionError::OutcomeUnknown`].
+    pub async fn create(
+        &self,
+        integration: &IntegrationId,
+        application: &NewApplication,
+        now: DateTime<Utc>,
+    ) -> Result<Created, ActionError> {
+        let snapshot = self
+            .ats
+            .create_application(integration, application)
+            .await
+            .map_err(ActionError::from_ats)?;
+        // From here on the ATS holds the application: whatever fails now, the create succeeded.
+        let pipeline = match &snapshot.job_id {
+            Some(job) => self.pipeline(integration, job).await,
+            None => None,
+        };
+        let (event, not_recorded) =
+            match record_created(self.store, &snapshot, pipeline.as_ref(), now).await {
+                Ok(event) => (event, None),
+                Err(error) => (None, Some(error)),
+            };
+        Ok(Created {
+            snapshot,
+            event,
+            not_recorded,
+        })
+    }
+
+    /// Starts tracking an application that exists in the ATS (Kombo's
+    /// import-tracked-application); its data and its `application.discovered` event arrive
+    /// with the next sync pass. `tracked_at` defaults to `now`: Kombo requires it.
+    pub async fn import(
+        &self,
+        integration: &IntegrationId,
+        mut request: ImportRequest,
+        now: DateTime<Utc>,
+    ) -> Result<ImportedApplication, ActionError> {
+        request.tracked_at.get_or_insert(now);
+        self.ats
+            .import_tracked_application(integration, &request)
+            .await
+            .map_err(ActionError::from_ats)
     }
 
     /// Moves a tracked application to `stage`, which must be in its job's pipeline.
@@ -163,6 +225,44 @@ impl<'a> Actions<'a> {
             .ok_or_else(|| ActionError::UnknownApplication(application.clone()))
     }
 
+    /// The job's pipeline, stored or else fetched from Kombo (and stored); `None` when neither
+    /// has it, which only costs the created event its stage names (the sync fills them in).
+    async fn pipeline(&self, integration: &IntegrationId, job: &JobId) -> Option<Pipeline> {
+        if let Ok(mut stored) = self
+            .store
+            .load_pipelines(integration, std::slice::from_ref(job))
+            .await
+            && let Some(pipeline) = stored.pop()
+        {
+            return Some(pipeline);
+        }
+        self.fresh_pipeline(integration, job).await.ok().flatten()
+    }
+
+    /// The job's pipeline as Kombo lists it now, stored before it is returned.
+    async fn fresh_pipeline(
+        &self,
+        integration: &IntegrationId,
+        job: &JobId,
+    ) -> Result<Option<Pipeline>, ActionError> {
+        let query = JobQuery {
+            ids: vec![job.clone()],
+            ..JobQuery::default()
+        };
+        let page = self
+            .ats
+            .fetch_jobs(integration, &query, None)
+            .await
+            .map_err(ActionError::Refused)?;
+        let Some(fresh) = page.items.into_iter().find(|p| &p.job_id == job) else {
+            return Ok(None);
+        };
+        self.store
+            .save_pipelines(integration, std::slice::from_ref(&fresh))
+            .await?;
+        Ok(Some(fresh))
+    }
+
     /// The job's pipeline if it has `stage`: the stored one, else a fresh one from Kombo (a
     /// stage added since the last pass), which is then stored.
     async fn pipeline_with(
@@ -179,22 +279,10 @@ impl<'a> Actions<'a> {
         if let Some(pipeline) = stored.filter(|p| p.stage(stage).is_some()) {
             return Ok(Some(pipeline));
         }
-        let query = JobQuery {
-            ids: vec![job.clone()],
-            ..JobQuery::default()
-        };
-        let page = self
-            .ats
-            .fetch_jobs(integration, &query, None)
-            .await
-            .map_err(ActionError::Refused)?;
-        let Some(fresh) = page.items.into_iter().find(|p| &p.job_id == job) else {
-            return Ok(None);
-        };
-        self.store
-            .save_pipelines(integration, std::slice::from_ref(&fresh))
-            .await?;
-        Ok(fresh.stage(stage).is_some().then_some(fresh))
+        Ok(self
+            .fresh_pipeline(integration, job)
+            .await?
+            .filter(|fresh| fresh.stage(stage).is_some()))
     }
 
     /// Records the change from `stored` to `snapshot` as a sync pass would, its events marked
@@ -240,6 +328,43 @@ impl<'a> Actions<'a> {
             },
         }
     }
+}
+
+/// Stores an application just created through Kombo as tracked and appends its
+/// `application.created` event, in one transaction, and returns that event. A later sync pass
+/// that sees the same application finds it stored and does not announce it again. When a pass
+/// stored it first (Kombo answered slowly), that pass has announced it as
+/// `application.discovered` and may have recorded newer changes: nothing is written and `None`
+/// is returned, so the product never gets both events and the stored state never goes back to
+/// the create's snapshot.
+pub async fn record_created(
+    store: &dyn TrackerStore,
+    snapshot: &ApplicationSnapshot,
+    pipeline: Option<&Pipeline>,
+    now: DateTime<Utc>,
+) -> Result<Option<ChangeEvent>, StoreError> {
+    let detection = detect(
+        None,
+        snapshot,
+        pipeline,
+        &DetectContext {
+            detected_at: now,
+            origin_for_new: Origin::CreatedHere,
+        },
+    );
+    let event = detection.events.first().cloned();
+    let stored = store
+        .apply_first_sighting(PageChanges {
+            integration_id: snapshot.integration_id.clone(),
+            lease: None,
+            applications: vec![detection.next_state],
+            events: detection.events,
+            stage_entries: detection.stage_entry.into_iter().collect(),
+            held: Vec::new(),
+            pipelines: Vec::new(),
+        })
+        .await?;
+    Ok(event.filter(|_| stored))
 }
 
 /// Every rejection reason of the integration's ATS, all pages read: what

@@ -317,3 +317,133 @@ fn rejection_reasons_are_read_across_pages() {
     let ids: Vec<_> = reasons.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["rr-1", "rr-2"]);
 }
+
+fn new_application() -> domain::ports::NewApplication {
+    domain::ports::NewApplication {
+        job_id: job("backend"),
+        candidate: domain::ports::NewCandidate {
+            first_name: "Jane".into(),
+            last_name: "Doe".into(),
+            email_address: "jane@example.com".into(),
+            phone_number: None,
+            company: None,
+            title: None,
+        },
+        stage_id: None,
+        extra: serde_json::Map::new(),
+    }
+}
+
+/// A store for creates: the standard pipeline stored, first sightings answered `first`.
+fn create_store(first: bool, pages: &Pages) -> MockTrackerStore {
+    let mut store = MockTrackerStore::new();
+    store
+        .expect_load_pipelines()
+        .returning(|_, _| Ok(vec![pipeline()]));
+    let pages = pages.clone();
+    store
+        .expect_apply_first_sighting()
+        .returning(move |changes| {
+            pages.lock().unwrap().push(changes);
+            Ok(first)
+        });
+    store
+}
+
+#[test]
+fn a_create_is_tracked_at_once_with_its_created_event() {
+    let pages = Pages::default();
+    let store = create_store(true, &pages);
+    let mut ats = MockAtsGateway::new();
+    ats.expect_create_application()
+        .times(1)
+        .returning(|_, _| Ok(snapshot("app-new", "applied", 5)));
+
+    let created = pollster::block_on(Actions::new(&ats, &store).create(
+        &integration(),
+        &new_application(),
+        at(5),
+    ))
+    .unwrap();
+
+    let event = created.event.expect("the created event");
+    assert!(matches!(event.kind, EventKind::ApplicationCreated(_)));
+    assert_eq!(
+        event.origin, None,
+        "a created application has its own event type"
+    );
+    let written = pages.lock().unwrap();
+    assert_eq!(
+        written[0].applications[0].origin,
+        domain::Origin::CreatedHere
+    );
+    assert_eq!(written[0].events, vec![event]);
+}
+
+#[test]
+fn a_create_a_pass_stored_first_announces_nothing_more() {
+    let pages = Pages::default();
+    let store = create_store(false, &pages);
+    let mut ats = MockAtsGateway::new();
+    ats.expect_create_application()
+        .returning(|_, _| Ok(snapshot("app-new", "applied", 5)));
+
+    let created = pollster::block_on(Actions::new(&ats, &store).create(
+        &integration(),
+        &new_application(),
+        at(5),
+    ))
+    .unwrap();
+
+    assert_eq!(created.event, None);
+    assert_eq!(created.not_recorded, None);
+}
+
+#[test]
+fn a_create_whose_answer_was_lost_is_an_unknown_outcome() {
+    let pages = Pages::default();
+    let store = create_store(true, &pages);
+    let mut ats = MockAtsGateway::new();
+    ats.expect_create_application().returning(|_, _| {
+        Err(AtsError::Malformed {
+            reason: "truncated body".into(),
+            excerpt: "{\"status\":".into(),
+        })
+    });
+
+    let error = pollster::block_on(Actions::new(&ats, &store).create(
+        &integration(),
+        &new_application(),
+        at(5),
+    ))
+    .unwrap_err();
+
+    assert!(matches!(error, ActionError::OutcomeUnknown(_)), "{error:?}");
+    assert!(pages.lock().unwrap().is_empty());
+}
+
+#[test]
+fn an_import_is_stamped_with_now_when_no_time_is_given() {
+    let store = MockTrackerStore::new();
+    let mut ats = MockAtsGateway::new();
+    ats.expect_import_tracked_application()
+        .withf(|_, request| request.tracked_at == Some(at(7)) && request.tool == "greenhouse")
+        .times(1)
+        .returning(|_, _| {
+            Ok(domain::ports::ImportedApplication {
+                id: ApplicationId::parse("app-imported").unwrap(),
+                tracked_at: Some(at(7)),
+            })
+        });
+    let request = domain::ports::ImportRequest {
+        tracked_at: None,
+        tool: "greenhouse".into(),
+        identifiers: serde_json::Map::new(),
+    };
+
+    let imported =
+        pollster::block_on(Actions::new(&ats, &store).import(&integration(), request, at(7)))
+            .unwrap();
+
+    assert_eq!(imported.id.as_str(), "app-imported");
+}

@@ -1,10 +1,10 @@
 use adapters_postgres::{ApplicationCursor, ApplicationFilter, Backend, NewIntegration};
-use domain::ports::TrackerStore;
+use domain::ports::{PageChanges, TrackerStore};
 use domain::{EventKind, Origin, Outcome};
 
 use crate::contract;
 use crate::support::{
-    TestDb, at, created, discovery_page, integration, registered, stage, tracked, whole_feed,
+    TestDb, at, created, discovery_page, entry, integration, registered, stage, tracked, whole_feed,
 };
 
 contract!(
@@ -143,10 +143,19 @@ async fn tracked_applications_are_stored_at_once(backend: Backend) {
     let mut state = tracked(&id, "new-app", stage("applied", 0), 3);
     state.origin = Origin::CreatedHere;
     let created = created(&state);
-    store
-        .record_tracked(state.clone(), vec![created.clone()])
+    let first = store
+        .apply_first_sighting(PageChanges {
+            integration_id: id.clone(),
+            lease: None,
+            applications: vec![state.clone()],
+            events: vec![created.clone()],
+            stage_entries: vec![entry(&state)],
+            held: Vec::new(),
+            pipelines: Vec::new(),
+        })
         .await
         .unwrap();
+    assert!(first, "nothing was stored before");
     assert_eq!(
         store
             .load_applications(&id, &[state.id.clone()])

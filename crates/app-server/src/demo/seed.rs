@@ -3,7 +3,7 @@ use adapters_postgres::Store;
 use domain::IntegrationId;
 use domain::ports::{AtsGateway, JobQuery, NewApplication, NewCandidate};
 
-use crate::tracking::track_created;
+use domain::actions::record_created;
 
 /// Candidate names for the demo's applications.
 const CANDIDATES: [(&str, &str); 12] = [
@@ -61,7 +61,7 @@ pub(super) async fn create_applications(
             };
             match kombo.create_application(integration, &application).await {
                 Ok(snapshot) => {
-                    match track_created(store, &snapshot, Some(job), chrono::Utc::now()).await {
+                    match record_created(store, &snapshot, Some(job), chrono::Utc::now()).await {
                         Ok(_) => created += 1,
                         Err(error) => failures.push(error.to_string()),
                     }

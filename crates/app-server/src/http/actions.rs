@@ -1,22 +1,113 @@
-//! The product's actions on a tracked application, through Kombo: move it to another stage of
-//! its job, reject it; and the rejection reasons a rejection names. The use cases are
-//! `domain::actions`; these handlers translate HTTP to them and their errors to problems.
+//! The product's actions, through Kombo: create an application, import one into tracking, move
+//! one to another stage of its job, reject one; and the rejection reasons a rejection names. The
+//! use cases are `domain::actions`; these handlers translate HTTP to them and their errors to
+//! problems.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use domain::actions::{ActionError, ActionOutcome, Actions};
-use domain::{ApplicationId, IntegrationId, StageId};
+use domain::ports::{ImportRequest, NewApplication, NewCandidate};
+use domain::{ApplicationId, IntegrationId, JobId, StageId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::applications::{ApplicationView, require_json};
-use super::extract::parse_json;
+use super::applications::ApplicationView;
+use super::extract::{ApiJson, RawJson};
 use super::idempotency::{WriteFailure, run_once};
 use super::integrations::parse_integration_id;
 use super::problem::Problem;
+
+/// The candidate of a new application.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CandidateInput {
+    pub first_name: String,
+    pub last_name: String,
+    pub email_address: String,
+    pub phone_number: Option<String>,
+    pub company: Option<String>,
+    pub title: Option<String>,
+}
+
+/// An application to create in the customer's ATS through Kombo.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApplication {
+    /// Kombo job id (or `remote:<ATS job id>`).
+    pub job_id: String,
+    pub candidate: CandidateInput,
+    /// The stage to start in; the job's first stage when omitted.
+    pub stage_id: Option<String>,
+    /// Further fields of Kombo's request body (attachments, `remote_fields`,
+    /// `screening_question_answers`, …), passed through unchanged.
+    #[schema(value_type = Option<Object>)]
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The answer to a create: the application Kombo created and its `application.created` event.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedApplication {
+    /// Kombo's application id.
+    pub id: String,
+    pub integration_id: String,
+    pub job_id: Option<String>,
+    pub remote_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub current_stage: Option<serde_json::Value>,
+    pub outcome: Option<String>,
+    /// The `application.created` event, as the feed and webhooks carry it. `null` when a sync
+    /// pass recorded the application first (its `application.discovered` event announced it),
+    /// or when it could not be stored at once: the application exists in the ATS all the same,
+    /// and the next sync pass announces it as `application.discovered`.
+    #[schema(value_type = Option<Object>)]
+    pub event: Option<serde_json::Value>,
+}
+
+fn validate_create(body: CreateApplication) -> Result<NewApplication, Problem> {
+    let job_id =
+        JobId::parse(body.job_id).map_err(|e| Problem::validation("job_id", e.to_string()))?;
+    let stage_id = body
+        .stage_id
+        .map(StageId::parse)
+        .transpose()
+        .map_err(|e| Problem::validation("stage_id", e.to_string()))?;
+    let c = body.candidate;
+    for (field, value) in [
+        ("candidate.first_name", &c.first_name),
+        ("candidate.last_name", &c.last_name),
+    ] {
+        if value.trim().is_empty() {
+            return Err(Problem::validation(field, "must not be empty"));
+        }
+    }
+    let email = c.email_address.trim();
+    if !email
+        .split_once('@')
+        .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+    {
+        return Err(Problem::validation(
+            "candidate.email_address",
+            format!("`{email}` is not an email address"),
+        ));
+    }
+    Ok(NewApplication {
+        job_id,
+        candidate: NewCandidate {
+            first_name: c.first_name.trim().to_owned(),
+            last_name: c.last_name.trim().to_owned(),
+            email_address: email.to_owned(),
+            phone_number: c.phone_number,
+            company: c.company,
+            title: c.title,
+        },
+        stage_id,
+        extra: body.extra.unwrap_or_default(),
+    })
+}
 
 /// Where to move an application.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -84,6 +175,10 @@ fn failure(
     field: &'static str,
     error: ActionError,
 ) -> WriteFailure {
+    let may_have = match action {
+        "create" => "the application may have been created",
+        _ => "the ATS may have made the change",
+    };
     metrics::counter!("stagewatch_actions_total", "action" => action, "result" => "failed")
         .increment(1);
     match error {
@@ -102,9 +197,8 @@ fn failure(
                 "kombo-outcome-unknown",
                 "Outcome unknown",
                 format!(
-                    "Kombo's answer was lost ({error}): the ATS may have made the change. If it \
-                     did, the next sync pass announces it. A retry with the same \
-                     Idempotency-Key is not sent again"
+                    "Kombo's answer was lost ({error}): {may_have}. If so, the next sync pass \
+                     announces it. A retry with the same Idempotency-Key is not sent again"
                 ),
             ))
         }
@@ -138,6 +232,158 @@ fn accepted(
     )
 }
 
+/// Creates an application in the ATS through Kombo and tracks it at once.
+///
+/// Kombo has no idempotency of its own: send an `Idempotency-Key` header (any unique string per
+/// intended application) and a retried request returns the first answer instead of creating a
+/// second application.
+#[utoipa::path(post, path = "/v1/integrations/{integration_id}/applications", tag = "applications",
+    params(
+        ("integration_id" = String, Path, description = "Kombo integration id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create return the first result"),
+    ),
+    request_body = CreateApplication,
+    responses(
+        (status = 201, body = CreatedApplication),
+        (status = 404, body = super::problem::ProblemBody),
+        (status = 409, description = "Already exists in the ATS; or the Idempotency-Key is in use, or its first request's outcome is unknown", body = super::problem::ProblemBody),
+        (status = 422, body = super::problem::ProblemBody),
+        (status = 502, description = "Kombo failed; `kombo-outcome-unknown` when its answer was lost and the application may exist", body = super::problem::ProblemBody),
+    ),
+    security(("api_key" = [])))]
+pub(super) async fn create(
+    State(state): State<AppState>,
+    Path(integration_id): Path<String>,
+    headers: HeaderMap,
+    RawJson { value: input, raw }: RawJson<CreateApplication>,
+) -> Result<Response, Problem> {
+    let integration = parse_integration_id(integration_id)?;
+    let application = validate_create(input)?;
+    require_registered(&state, &integration).await?;
+    let scope = format!("create-application:{integration}");
+    run_once(
+        &state,
+        &headers,
+        scope,
+        &raw,
+        "created the application",
+        || async {
+            let actions = Actions::new(state.ats.as_ref(), &state.store);
+            let created = actions
+                .create(&integration, &application, state.clock.now())
+                .await
+                .map_err(|error| {
+                    if matches!(error, ActionError::OutcomeUnknown(_)) {
+                        metrics::counter!("stagewatch_create_outcome_unknown_total").increment(1);
+                    }
+                    failure(&integration, "create", "job_id", error)
+                })?;
+            metrics::counter!("stagewatch_actions_total", "action" => "create", "result" => "done")
+                .increment(1);
+            if let Some(error) = &created.not_recorded {
+                tracing::warn!(
+                    integration = %integration,
+                    application = %created.snapshot.id,
+                    %error,
+                    "could not store a created application; the next sync pass records it"
+                );
+            }
+            let snapshot = &created.snapshot;
+            let answer = CreatedApplication {
+                id: snapshot.id.to_string(),
+                integration_id: integration.to_string(),
+                job_id: snapshot.job_id.as_ref().map(ToString::to_string),
+                remote_id: snapshot.remote_id.as_ref().map(ToString::to_string),
+                current_stage: snapshot
+                    .current_stage
+                    .as_ref()
+                    .map(|s| serde_json::to_value(s.to_ref()).expect("serializable")),
+                outcome: snapshot.outcome.as_ref().map(|o| o.as_str().to_owned()),
+                event: created
+                    .event
+                    .map(|event| serde_json::to_value(&event).expect("serializable")),
+            };
+            Ok((
+                StatusCode::CREATED,
+                serde_json::to_value(&answer).expect("serializable"),
+            ))
+        },
+    )
+    .await
+}
+
+/// An existing ATS application to track (Kombo's import-tracked-application).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportApplication {
+    /// The tool key of Kombo's body, e.g. `greenhouse`.
+    pub tool: String,
+    /// The identifiers for that tool, including `id_type`.
+    #[schema(value_type = Object)]
+    pub identifiers: serde_json::Map<String, serde_json::Value>,
+    /// When the application was handed to the ATS; now when omitted.
+    pub tracked_at: Option<DateTime<Utc>>,
+}
+
+/// The answer to an import.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportedApplication {
+    /// Kombo's application id.
+    pub id: String,
+    pub tracked_at: Option<DateTime<Utc>>,
+    pub message: String,
+}
+
+/// Starts tracking an application that already exists in the ATS; its data (and its
+/// `application.discovered` event) arrives with the next sync pass, which starts at once.
+#[utoipa::path(post, path = "/v1/integrations/{integration_id}/applications/import", tag = "applications",
+    params(("integration_id" = String, Path, description = "Kombo integration id")),
+    request_body = ImportApplication,
+    responses(
+        (status = 202, body = ImportedApplication),
+        (status = 404, body = super::problem::ProblemBody),
+        (status = 422, body = super::problem::ProblemBody),
+        (status = 502, body = super::problem::ProblemBody),
+    ),
+    security(("api_key" = [])))]
+pub(super) async fn import(
+    State(state): State<AppState>,
+    Path(integration_id): Path<String>,
+    ApiJson(body): ApiJson<ImportApplication>,
+) -> Result<(StatusCode, Json<ImportedApplication>), Problem> {
+    let integration = parse_integration_id(integration_id)?;
+    if body.tool.trim().is_empty() {
+        return Err(Problem::validation("tool", "must not be empty"));
+    }
+    require_registered(&state, &integration).await?;
+    let request = ImportRequest {
+        tracked_at: body.tracked_at,
+        tool: body.tool,
+        identifiers: body.identifiers,
+    };
+    let imported = Actions::new(state.ats.as_ref(), &state.store)
+        .import(&integration, request, state.clock.now())
+        .await
+        .map_err(|error| failure(&integration, "import", "identifiers", error).into_problem())?;
+    metrics::counter!("stagewatch_actions_total", "action" => "import", "result" => "done")
+        .increment(1);
+    if state
+        .store
+        .make_due(&integration, state.clock.now())
+        .await?
+    {
+        state.sync_waker.notify_one();
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ImportedApplication {
+            id: imported.id.to_string(),
+            tracked_at: imported.tracked_at,
+            message: "tracked; its data arrives with the sync pass that starts now".to_owned(),
+        }),
+    ))
+}
+
 /// Moves an application to another stage of its job, in the ATS through Kombo.
 ///
 /// The stage must be in the pipeline of the application's job (checked before Kombo is asked,
@@ -164,12 +410,10 @@ pub(super) async fn move_to_stage(
     State(state): State<AppState>,
     Path((integration_id, application_id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    RawJson { value: input, raw }: RawJson<MoveToStage>,
 ) -> Result<Response, Problem> {
     let integration = parse_integration_id(integration_id)?;
     let application = parse_application_id(application_id)?;
-    require_json(&headers)?;
-    let input: MoveToStage = parse_json(&body)?;
     let stage = StageId::parse(input.stage_id)
         .map_err(|e| Problem::validation("stage_id", e.to_string()))?;
     require_registered(&state, &integration).await?;
@@ -178,7 +422,7 @@ pub(super) async fn move_to_stage(
         &state,
         &headers,
         scope,
-        &body,
+        &raw,
         "moved the application",
         || async {
             let actions = Actions::new(state.ats.as_ref(), &state.store);
@@ -217,12 +461,10 @@ pub(super) async fn reject(
     State(state): State<AppState>,
     Path((integration_id, application_id)): Path<(String, String)>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    RawJson { value: input, raw }: RawJson<RejectApplication>,
 ) -> Result<Response, Problem> {
     let integration = parse_integration_id(integration_id)?;
     let application = parse_application_id(application_id)?;
-    require_json(&headers)?;
-    let input: RejectApplication = parse_json(&body)?;
     if input.rejection_reason_id.trim().is_empty() {
         return Err(Problem::validation(
             "rejection_reason_id",
@@ -246,7 +488,7 @@ pub(super) async fn reject(
         &state,
         &headers,
         scope,
-        &body,
+        &raw,
         "rejected the application",
         || async {
             let reason = state

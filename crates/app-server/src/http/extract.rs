@@ -16,38 +16,62 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = Problem;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        let is_json = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                let mime = v.split(';').next().unwrap_or_default().trim();
-                mime == "application/json" || mime.ends_with("+json")
-            });
-        if !is_json {
-            return Err(Problem::new(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported media type",
-                "send the body as JSON with `Content-Type: application/json`",
-            ));
-        }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    Problem::new(
-                        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                        "body-too-large",
-                        "Body too large",
-                        "the request body is larger than the server accepts (api.body_limit_bytes)",
-                    )
-                } else {
-                    Problem::malformed(rejection.body_text())
-                }
-            })?;
+        let bytes = json_body(request, state).await?;
         parse_json(&bytes).map(ApiJson)
     }
+}
+
+/// A JSON body, checked as [`ApiJson`] checks it, kept with its bytes: what an
+/// `Idempotency-Key` fingerprints.
+#[derive(Debug, Clone)]
+pub struct RawJson<T> {
+    pub value: T,
+    pub raw: Bytes,
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for RawJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
+        let raw = json_body(request, state).await?;
+        let value = parse_json(&raw)?;
+        Ok(RawJson { value, raw })
+    }
+}
+
+/// The body of a request that says it is JSON (`application/json` or `…+json`), within the
+/// body limit.
+async fn json_body<S: Send + Sync>(request: Request, state: &S) -> Result<Bytes, Problem> {
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let mime = v.split(';').next().unwrap_or_default().trim();
+            mime == "application/json" || mime.ends_with("+json")
+        });
+    if !is_json {
+        return Err(Problem::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the body as JSON with `Content-Type: application/json`",
+        ));
+    }
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "body-too-large",
+                    "Body too large",
+                    "the request body is larger than the server accepts (api.body_limit_bytes)",
+                )
+            } else {
+                Problem::malformed(rejection.body_text())
+            }
+        })
 }
 
 /// The deepest nesting of arrays and objects a JSON body may have. No request of the API needs

@@ -31,7 +31,7 @@ impl From<Problem> for WriteFailure {
 }
 
 impl WriteFailure {
-    fn into_problem(self) -> Problem {
+    pub(super) fn into_problem(self) -> Problem {
         match self {
             Self::Refused(problem) | Self::OutcomeUnknown(problem) => problem,
         }

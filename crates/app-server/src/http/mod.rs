@@ -11,6 +11,7 @@ pub mod health;
 mod idempotency;
 mod input_rules;
 pub mod integrations;
+pub mod jobs;
 pub mod kombo_webhooks;
 pub mod openapi;
 pub mod problem;
@@ -103,15 +104,15 @@ pub fn router(state: AppState, keys: auth::ApiKeys, limits: &HttpLimits) -> Rout
         )
         .route(
             "/v1/integrations/{integration_id}/jobs",
-            get(applications::list_jobs),
+            get(jobs::list_jobs),
         )
         .route(
             "/v1/integrations/{integration_id}/applications",
-            post(applications::create),
+            post(actions::create),
         )
         .route(
             "/v1/integrations/{integration_id}/applications/import",
-            post(applications::import),
+            post(actions::import),
         )
         .route(
             "/v1/integrations/{integration_id}/applications/{application_id}",
