@@ -13,6 +13,7 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::chunks::{self, ChunkPosition};
 use crate::client::{Call, KomboClient};
 use crate::error::malformed;
 use crate::generated::{applications, integration, jobs, rejection_reasons, writes};
@@ -78,6 +79,25 @@ fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {
 }
 
 impl KomboClient {
+    /// One request of `GET /ats/jobs`, for at most [`chunks::JOB_IDS_PER_REQUEST`] ids.
+    async fn fetch_jobs_once(
+        &self,
+        integration: &IntegrationId,
+        query: &JobQuery,
+        cursor: Option<PageCursor>,
+    ) -> Result<Page<Pipeline>, AtsError> {
+        let call = Call {
+            method: Method::GET,
+            segments: vec!["ats", "jobs"],
+            endpoint: "GET /ats/jobs",
+            integration: Some(integration),
+            query: query::jobs(query, cursor.as_ref()),
+            body: None,
+        };
+        let body = self.execute(&call).await?;
+        map_page::<jobs::Job, _, _>(&body, mapping::pipeline)
+    }
+
     /// Checks that Kombo accepts the API key (`GET /check-api-key`).
     pub async fn check_api_key(&self) -> Result<(), AtsError> {
         let call = Call {
@@ -138,16 +158,23 @@ impl AtsGateway for KomboClient {
         query: &JobQuery,
         cursor: Option<PageCursor>,
     ) -> Result<Page<Pipeline>, AtsError> {
-        let call = Call {
-            method: Method::GET,
-            segments: vec!["ats", "jobs"],
-            endpoint: "GET /ats/jobs",
-            integration: Some(integration),
-            query: query::jobs(query, cursor.as_ref()),
-            body: None,
+        if query.ids.len() <= chunks::JOB_IDS_PER_REQUEST {
+            return self.fetch_jobs_once(integration, query, cursor).await;
+        }
+        let position = ChunkPosition::from_cursor(cursor.as_ref())?;
+        let ids =
+            chunks::chunk(&query.ids, position.chunk).ok_or_else(|| AtsError::CursorExpired {
+                message: format!("the job listing has no chunk {}", position.chunk),
+            })?;
+        let one_chunk = JobQuery {
+            ids: ids.to_vec(),
+            page_size: query.page_size,
         };
-        let body = self.execute(&call).await?;
-        map_page::<jobs::Job, _, _>(&body, mapping::pipeline)
+        let mut page = self
+            .fetch_jobs_once(integration, &one_chunk, position.kombo.clone())
+            .await?;
+        page.next = position.next(page.next.take(), chunks::count(&query.ids));
+        Ok(page)
     }
 
     async fn fetch_rejection_reasons(

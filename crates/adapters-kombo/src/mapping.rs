@@ -12,7 +12,7 @@ use crate::generated::{applications, integration, jobs, rejection_reasons, write
 
 /// Why a record could not be mapped; the record is reported as skipped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MappingError {
+pub(crate) enum MappingError {
     #[error("{field}: {source}")]
     Id {
         field: &'static str,
@@ -23,7 +23,7 @@ pub enum MappingError {
 }
 
 /// The Kombo read model whose coverage decides whether applications can be read.
-pub const APPLICATIONS_MODEL: &str = "ats_applications";
+pub(crate) const APPLICATIONS_MODEL: &str = "ats_applications";
 
 fn id<T>(
     field: &'static str,
@@ -90,7 +90,7 @@ fn full_name(first: Option<String>, last: Option<String>) -> Option<String> {
 }
 
 /// One application as the sync sees it.
-pub fn application(
+pub(crate) fn application(
     integration_id: &IntegrationId,
     wire: applications::Application,
 ) -> Result<ApplicationSnapshot, MappingError> {
@@ -133,7 +133,7 @@ pub fn application(
 }
 
 /// One job's pipeline: its stages, as the job lists them.
-pub fn pipeline(wire: jobs::Job) -> Result<Pipeline, MappingError> {
+pub(crate) fn pipeline(wire: jobs::Job) -> Result<Pipeline, MappingError> {
     let stages = wire
         .stages
         .into_iter()
@@ -219,7 +219,9 @@ fn capabilities(read_models: &[integration::ReadModel]) -> Capabilities {
 }
 
 /// The integration's state and what it can provide.
-pub fn integration_info(wire: integration::Integration) -> Result<IntegrationInfo, MappingError> {
+pub(crate) fn integration_info(
+    wire: integration::Integration,
+) -> Result<IntegrationInfo, MappingError> {
     Ok(IntegrationInfo {
         id: id("id", wire.id, IntegrationId::parse)?,
         tool: Some(wire.tool.id),
@@ -231,7 +233,7 @@ pub fn integration_info(wire: integration::Integration) -> Result<IntegrationInf
 }
 
 /// One of the ATS's rejection reasons.
-pub fn rejection_reason(
+pub(crate) fn rejection_reason(
     wire: rejection_reasons::RejectionReason,
 ) -> Result<RejectionReason, MappingError> {
     Ok(RejectionReason {
@@ -242,7 +244,9 @@ pub fn rejection_reason(
 }
 
 /// Kombo's answer to an import.
-pub fn imported(wire: writes::ImportedApplication) -> Result<ImportedApplication, MappingError> {
+pub(crate) fn imported(
+    wire: writes::ImportedApplication,
+) -> Result<ImportedApplication, MappingError> {
     Ok(ImportedApplication {
         id: id("id", wire.id, ApplicationId::parse)?,
         tracked_at: wire.tracked_at,

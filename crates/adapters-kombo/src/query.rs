@@ -5,10 +5,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use domain::ports::{ApplicationQuery, JobQuery, PageCursor};
 
 /// Kombo's largest `page_size` (its default is 100).
-pub const MAX_PAGE_SIZE: u16 = 250;
+pub(crate) const MAX_PAGE_SIZE: u16 = 250;
 
 /// `2026-11-28T10:00:00.000Z`: Kombo refuses `+00:00` offsets.
-pub fn timestamp(at: DateTime<Utc>) -> String {
+pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
@@ -31,7 +31,7 @@ fn page_size(requested: u16) -> String {
 }
 
 /// The query pairs of `GET /ats/applications`, in a stable order.
-pub fn applications(
+pub(crate) fn applications(
     query: &ApplicationQuery,
     cursor: Option<&PageCursor>,
 ) -> Vec<(&'static str, String)> {
@@ -67,9 +67,8 @@ pub fn applications(
     pairs
 }
 
-/// The query pairs of `GET /ats/jobs`.
 /// `GET /ats/rejection-reasons`: the largest pages, since the whole list is always read.
-pub fn rejection_reasons(cursor: Option<&PageCursor>) -> Vec<(&'static str, String)> {
+pub(crate) fn rejection_reasons(cursor: Option<&PageCursor>) -> Vec<(&'static str, String)> {
     let mut pairs = Vec::with_capacity(2);
     if let Some(cursor) = cursor {
         pairs.push(("cursor", cursor.0.clone()));
@@ -78,7 +77,8 @@ pub fn rejection_reasons(cursor: Option<&PageCursor>) -> Vec<(&'static str, Stri
     pairs
 }
 
-pub fn jobs(query: &JobQuery, cursor: Option<&PageCursor>) -> Vec<(&'static str, String)> {
+/// The query pairs of `GET /ats/jobs`.
+pub(crate) fn jobs(query: &JobQuery, cursor: Option<&PageCursor>) -> Vec<(&'static str, String)> {
     let mut pairs = Vec::new();
     if let Some(cursor) = cursor {
         pairs.push(("cursor", cursor.0.clone()));

@@ -278,6 +278,49 @@ async fn jobs_come_with_their_stages_with_or_without_index() {
     }
 }
 
+/// More job ids than one request may carry: the client reads them chunk by chunk, and the
+/// caller pages through one listing that has every job once.
+#[tokio::test]
+async fn jobs_asked_for_by_many_ids_come_back_in_one_listing() {
+    let sandbox = start(SandboxConfig::new("key").with_seed(9).with_integration(
+        IntegrationConfig::new(FULL, "greenhouse", AtsProfile::Full).with_jobs(120, 1),
+    ))
+    .await;
+    let client = client(&sandbox, Settings::default());
+    let every = all_jobs(&client, FULL, 250).await;
+    assert_eq!(every.len(), 120);
+    let mut wanted: Vec<JobId> = every.iter().map(|job| job.job_id.clone()).collect();
+    wanted.retain(|id| !id.as_str().ends_with('7')); // not simply all of them
+    let before = sandbox.handle().request_count(Endpoint::Jobs);
+    let query = domain::ports::JobQuery {
+        ids: wanted.clone(),
+        // Pages large enough for every id: only chunking makes more than one request.
+        page_size: 250,
+    };
+    let mut listed = Vec::new();
+    let mut cursor = None;
+    for _ in 0..50 {
+        let page = client
+            .fetch_jobs(&integration(FULL), &query, cursor)
+            .await
+            .unwrap();
+        listed.extend(page.items.into_iter().map(|job| job.job_id));
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let listed_set: BTreeSet<&JobId> = listed.iter().collect();
+    assert_eq!(listed.len(), listed_set.len(), "every job once");
+    assert_eq!(listed_set, wanted.iter().collect::<BTreeSet<_>>());
+    let requests = sandbox.handle().request_count(Endpoint::Jobs) - before;
+    assert_eq!(
+        requests,
+        wanted.len().div_ceil(50) as u64,
+        "one request per 50 ids"
+    );
+}
+
 fn candidate(email: &str) -> NewCandidate {
     NewCandidate {
         first_name: "Ada".into(),

@@ -524,3 +524,23 @@ impl Store {
             .or_store_error()
     }
 }
+
+impl Store {
+    /// Deletes attempts made before `cutoff` of deliveries that are over (delivered or
+    /// failed), keeping each delivery's last attempt; returns how many.
+    pub async fn purge_delivery_attempts(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        execute(
+            &self.db,
+            self.statement(
+                "DELETE FROM webhook_attempts \
+                 WHERE attempted_at < $1 \
+                   AND delivery_id IN (SELECT id FROM webhook_deliveries WHERE status <> $2) \
+                   AND id < (SELECT MAX(latest.id) FROM webhook_attempts latest \
+                             WHERE latest.delivery_id = webhook_attempts.delivery_id)",
+                vec![cutoff.into(), "pending".into()],
+            ),
+        )
+        .await
+        .or_store_error()
+    }
+}

@@ -1,6 +1,7 @@
-//! Retention: purging bookkeeping that would otherwise grow forever, and the feed's optional
-//! age-based pruning. Each purge is one statement (or one transaction), safe to run from
-//! several replicas at once.
+//! Retention: the feed's optional age-based pruning. Each purge is one statement (or one
+//! transaction), safe to run from several replicas at once. The other purges live with what
+//! they purge: delivery attempts in `outbox`, Kombo webhook ids in `reads`, idempotency keys
+//! in `idempotency`.
 
 use chrono::{DateTime, Utc};
 use domain::ports::StoreError;
@@ -92,23 +93,5 @@ impl Store {
             "old events removed from the feed"
         );
         Ok(removed)
-    }
-
-    /// Deletes attempts made before `cutoff` of deliveries that are over (delivered or
-    /// failed), keeping each delivery's last attempt; returns how many.
-    pub async fn purge_delivery_attempts(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        execute(
-            &self.db,
-            self.statement(
-                "DELETE FROM webhook_attempts \
-                 WHERE attempted_at < $1 \
-                   AND delivery_id IN (SELECT id FROM webhook_deliveries WHERE status <> $2) \
-                   AND id < (SELECT MAX(latest.id) FROM webhook_attempts latest \
-                             WHERE latest.delivery_id = webhook_attempts.delivery_id)",
-                vec![cutoff.into(), "pending".into()],
-            ),
-        )
-        .await
-        .or_store_error()
     }
 }

@@ -135,3 +135,82 @@ pub(crate) fn after(now: DateTime<Utc>, duration: std::time::Duration) -> DateTi
         .and_then(|d| now.checked_add_signed(d))
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
+
+#[cfg(test)]
+mod stored_json {
+    //! Some columns hold domain values as JSON in their serde shape. Renaming a field in the
+    //! domain would change what is written and make stored rows unreadable; these tests pin
+    //! each shape, so such a rename fails here and comes with a migration.
+
+    use std::collections::BTreeSet;
+
+    use chrono::{TimeZone, Utc};
+    use domain::integration::TrackedField;
+    use domain::{
+        ApplicationId, Capabilities, IntegrationId, Origin, Outcome, StageId, StageRef, Support,
+        TrackedApplication,
+    };
+    use serde_json::json;
+
+    #[test]
+    fn a_held_application_is_stored_in_a_pinned_shape() {
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let application = TrackedApplication {
+            integration_id: IntegrationId::parse("greenhouse:acme").unwrap(),
+            id: ApplicationId::parse("app-1").unwrap(),
+            remote_id: None,
+            job_id: None,
+            job_name: None,
+            candidate_id: None,
+            candidate_name: Some("Jane Doe".into()),
+            current_stage: Some(StageRef {
+                stage_id: StageId::parse("st-1").unwrap(),
+                name: Some("Applied".into()),
+                index: Some(0),
+            }),
+            stage_unknown_since: None,
+            outcome: Some(Outcome::Pending),
+            outcome_unknown_since: None,
+            rejection_reason_name: None,
+            rejected_at: None,
+            changed_at: at,
+            deleted_at: Some(at),
+            remote_created_at: None,
+            origin: Origin::Discovered,
+            first_seen_at: at,
+            last_seen_at: at,
+            entered_current_stage_at: None,
+        };
+        let stamp = "2026-12-01T09:00:00Z";
+        assert_eq!(
+            serde_json::to_value(&application).unwrap(),
+            json!({
+                "integration_id": "greenhouse:acme", "id": "app-1", "remote_id": null,
+                "job_id": null, "job_name": null, "candidate_id": null,
+                "candidate_name": "Jane Doe",
+                "current_stage": { "stage_id": "st-1", "name": "Applied", "index": 0 },
+                "stage_unknown_since": null, "outcome": "PENDING", "outcome_unknown_since": null,
+                "rejection_reason_name": null, "rejected_at": null, "changed_at": stamp,
+                "deleted_at": stamp, "remote_created_at": null, "origin": "discovered",
+                "first_seen_at": stamp, "last_seen_at": stamp, "entered_current_stage_at": null,
+            })
+        );
+    }
+
+    #[test]
+    fn capabilities_are_stored_in_a_pinned_shape() {
+        let capabilities = Capabilities {
+            applications: Support::Supported,
+            outcome: Support::Unsupported,
+            current_stage: Support::Supported,
+            observed_gaps: BTreeSet::from([TrackedField::CurrentStage]),
+        };
+        assert_eq!(
+            serde_json::to_value(&capabilities).unwrap(),
+            json!({
+                "applications": "SUPPORTED", "outcome": "UNSUPPORTED",
+                "current_stage": "SUPPORTED", "observed_gaps": ["current_stage"],
+            })
+        );
+    }
+}

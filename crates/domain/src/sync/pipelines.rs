@@ -8,9 +8,6 @@ use crate::ids::{IntegrationId, JobId};
 use crate::ports::{AtsError, AtsGateway, JobQuery, TrackerStore};
 use crate::stage::Pipeline;
 
-/// Job ids per `GET /ats/jobs` request when asking for particular jobs.
-const JOB_IDS_PER_REQUEST: usize = 50;
-
 /// Every pipeline a pass has seen, kept for the whole pass so that each is read (from the store
 /// or from Kombo) at most once. A full pass fills it from Kombo before its first page. Its size
 /// is the integration's number of jobs, not of applications.
@@ -128,17 +125,8 @@ impl<'a> PipelineCache<'a> {
     /// Pages through `GET /ats/jobs` for `ids` (all jobs when empty), storing each page. An ATS
     /// that cannot list jobs is noted once and leaves pipelines as stored.
     async fn fetch(&mut self, ids: Vec<JobId>, report: &mut PassReport) -> Result<(), SyncError> {
-        if ids.is_empty() {
-            return self.fetch_query(Vec::new(), report).await;
-        }
-        // The ids go into the query string; chunks keep each URL short.
-        for chunk in ids.chunks(JOB_IDS_PER_REQUEST) {
-            self.fetch_query(chunk.to_vec(), report).await?;
-            if self.unreadable {
-                break;
-            }
-        }
-        Ok(())
+        // However many ids, one listing: the adapter splits them into requests Kombo takes.
+        self.fetch_query(ids, report).await
     }
 
     async fn fetch_query(
