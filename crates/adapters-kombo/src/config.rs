@@ -51,6 +51,23 @@ impl KomboConfig {
         }
     }
 
+    /// For `kombo-sandbox` on loopback (tests, benchmarks, the demo's own checks): the
+    /// configured rates never throttle (the sandbox enforces Kombo's window itself, and the
+    /// client paces on its headers), connections fail within a second, and retries back off
+    /// from 2 ms within a 5 s budget, so that a fault test waits milliseconds, not minutes.
+    pub fn for_local_sandbox(base_url: Url, api_key: SecretString) -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(1),
+            retry_budget: Duration::from_secs(5),
+            initial_backoff: Duration::from_millis(2),
+            max_concurrency: 16,
+            requests_per_second: 100_000,
+            requests_per_second_per_integration: 100_000,
+            ..Self::new(base_url, api_key)
+        }
+    }
+
     /// The production URL with `api_key`.
     pub fn production(api_key: SecretString) -> Self {
         Self::new(

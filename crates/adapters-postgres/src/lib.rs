@@ -20,6 +20,8 @@ mod pipelines;
 mod reads;
 mod retention;
 mod rows;
+#[cfg(feature = "scratch")]
+pub mod scratch;
 mod statistics;
 mod store;
 mod tracker;

@@ -15,14 +15,12 @@ use kombo_sandbox::RunningSandbox;
 /// A Kombo client for the sandbox, with limits high enough that the client is never what a
 /// benchmark measures.
 pub(crate) fn kombo_client(sandbox: &RunningSandbox) -> anyhow::Result<Arc<KomboClient>> {
-    let mut config = KomboConfig::new(
+    let mut config = KomboConfig::for_local_sandbox(
         url::Url::parse(&sandbox.base_url()).context("the sandbox's URL")?,
         secrecy::SecretString::from(sandbox.api_key().to_owned()),
     );
+    // A page of a large integration may take a while on a loaded machine.
     config.timeout = Duration::from_secs(60);
-    config.requests_per_second = 100_000;
-    config.requests_per_second_per_integration = 100_000;
-    config.max_concurrency = 16;
     Ok(Arc::new(KomboClient::new(config)?))
 }
 

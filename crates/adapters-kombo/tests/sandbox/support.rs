@@ -41,14 +41,9 @@ pub(crate) fn client(sandbox: &RunningSandbox, settings: Settings) -> KomboClien
         .api_key
         .unwrap_or_else(|| sandbox.api_key().to_owned());
     let base_url = Url::parse(&format!("{}/", sandbox.base_url())).unwrap();
-    let mut config = KomboConfig::new(base_url, key.into());
+    let mut config = KomboConfig::for_local_sandbox(base_url, key.into());
     config.max_retries = settings.max_retries;
     config.timeout = settings.timeout;
-    config.connect_timeout = Duration::from_secs(1);
-    config.initial_backoff = Duration::from_millis(2);
-    config.retry_budget = Duration::from_secs(5);
-    config.requests_per_second = 10_000;
-    config.requests_per_second_per_integration = 10_000;
     KomboClient::new(config).unwrap()
 }
 

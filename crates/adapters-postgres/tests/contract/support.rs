@@ -1,7 +1,7 @@
-//! Databases for the contract suite: a fresh PostgreSQL database with a random name per test
-//! (dropped afterwards, even when the test fails), or an SQLite file in a temporary directory.
+//! The contract suite's fixtures: each test's database (`adapters_postgres::scratch`, shared with
+//! the other crates' tests), and small builders of states, events and pages.
 
-use adapters_postgres::{Backend, NewIntegration, Store, StoreOptions};
+use adapters_postgres::{NewIntegration, Store};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::detect::StageEntry;
 use domain::event::{Baseline, StageChange};
@@ -11,106 +11,10 @@ use domain::{
     ApplicationId, ChangeEvent, EventKind, FeedEvent, IntegrationId, Origin, Outcome, StageRef,
     TrackedApplication,
 };
-use sea_orm::{ConnectionTrait, Database, Statement};
 
-/// The server the suite creates its databases on; `STAGEWATCH_TEST_POSTGRES_URL` overrides it.
-pub(crate) fn admin_url() -> String {
-    std::env::var("STAGEWATCH_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// What to do when PostgreSQL does not answer: the suite must fail, never skip.
-pub(crate) fn unreachable_message(url: &str, error: &dyn std::fmt::Display) -> String {
-    format!(
-        "PostgreSQL is not reachable at {url}: {error}\n\
-         The storage contract tests run against a real PostgreSQL server. Start one:\n  \
-         sudo pg_ctlcluster \"$(ls /etc/postgresql)\" main start   (Debian/Ubuntu package)\n  \
-         docker run -d -p 5432:5432 -e POSTGRES_HOST_AUTH_METHOD=trust postgres:16\n\
-         or point STAGEWATCH_TEST_POSTGRES_URL at a server where the user may create databases."
-    )
-}
-
-/// A database that lives as long as the test.
-pub(crate) struct TestDb {
-    pub(crate) url: String,
-    postgres_name: Option<String>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestDb {
-    pub(crate) async fn new(backend: Backend) -> TestDb {
-        match backend {
-            Backend::Postgres => {
-                let admin = admin_url();
-                let name = format!("stagewatch_test_{}", uuid::Uuid::new_v4().simple());
-                let server = Database::connect(&admin)
-                    .await
-                    .unwrap_or_else(|e| panic!("{}", unreachable_message(&admin, &e)));
-                server
-                    .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create the test database");
-                server.close().await.ok();
-                let base = admin.rsplit_once('/').expect("URL with a database").0;
-                TestDb {
-                    url: format!("{base}/{name}"),
-                    postgres_name: Some(name),
-                    _dir: None,
-                }
-            }
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().expect("temporary directory");
-                let path = dir.path().join("stagewatch.db");
-                TestDb {
-                    url: format!("sqlite://{}?mode=rwc", path.display()),
-                    postgres_name: None,
-                    _dir: Some(dir),
-                }
-            }
-        }
-    }
-
-    /// A migrated store on this database; each call opens its own pool, like a replica would.
-    pub(crate) async fn store(&self) -> Store {
-        Store::connect(&self.url).await.expect("connect the store")
-    }
-
-    pub(crate) async fn unmigrated_store(&self) -> Store {
-        Store::connect_with(StoreOptions {
-            url: self.url.clone(),
-            max_connections: 5,
-            migrate: false,
-        })
-        .await
-        .expect("connect the store")
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some(name) = self.postgres_name.take() else {
-            return;
-        };
-        // Drop runs outside async; a helper thread owns a small runtime for the clean-up.
-        let admin = admin_url();
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                if let Ok(server) = Database::connect(&admin).await {
-                    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = server
-                        .execute_raw(Statement::from_string(server.get_database_backend(), sql))
-                        .await;
-                    let _ = server.close().await;
-                }
-            });
-        })
-        .join();
-    }
-}
+/// Each test's own database, on either backend.
+pub(crate) use adapters_postgres::scratch::ScratchDatabase as TestDb;
+pub(crate) use adapters_postgres::scratch::{postgres_admin_url as admin_url, unreachable_message};
 
 /// Runs a contract test on each backend, as `<name>::postgres` and `<name>::sqlite`.
 #[macro_export]
