@@ -13,7 +13,7 @@ mod error;
 mod feed;
 mod idempotency;
 mod integrations;
-pub mod migration;
+pub(crate) mod migration;
 mod operations;
 mod outbox;
 mod pipelines;

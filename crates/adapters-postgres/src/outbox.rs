@@ -537,7 +537,7 @@ impl Store {
                    AND delivery_id IN (SELECT id FROM webhook_deliveries WHERE status <> $2) \
                    AND id < (SELECT MAX(latest.id) FROM webhook_attempts latest \
                              WHERE latest.delivery_id = webhook_attempts.delivery_id)",
-                vec![cutoff.into(), "pending".into()],
+                vec![cutoff.into(), DeliveryStatus::Pending.as_str().into()],
             ),
         )
         .await

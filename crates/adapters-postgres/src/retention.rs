@@ -9,6 +9,7 @@ use sea_orm::{ConnectionTrait, EntityTrait};
 
 use crate::entity::feed_counter;
 use crate::error::OrStoreError;
+use crate::outbox::DeliveryStatus;
 use crate::store::{Backend, Store, execute};
 
 impl Store {
@@ -49,7 +50,11 @@ impl Store {
                  WHERE detected_at < $1 \
                    AND sequence < COALESCE((SELECT MIN(event_sequence) FROM webhook_deliveries \
                                             WHERE status = $2), $3)",
-                vec![cutoff.into(), "pending".into(), i64::MAX.into()],
+                vec![
+                    cutoff.into(),
+                    DeliveryStatus::Pending.as_str().into(),
+                    i64::MAX.into(),
+                ],
             ))
             .await
             .or_store_error()?

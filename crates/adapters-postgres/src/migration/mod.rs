@@ -10,7 +10,7 @@ mod m20261202_600000_endpoint_previous_secret;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
-pub struct Migrator;
+pub(crate) struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
