@@ -2,7 +2,6 @@
 //! the other crates' tests), and small builders of states, events and pages.
 
 use adapters_postgres::{NewIntegration, Store};
-use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::detect::StageEntry;
 use domain::event::{Baseline, StageChange};
 use domain::ports::EventReader;
@@ -33,10 +32,8 @@ macro_rules! contract {
     )*};
 }
 
-/// `2026-11-28T10:00:00Z` plus `minutes`.
-pub(crate) fn at(minutes: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 28, 10, 0, 0).unwrap() + Duration::minutes(minutes)
-}
+/// The domain's clock fixture: `2026-11-28T10:00:00Z` plus `minutes`.
+pub(crate) use domain::fixtures::at;
 
 pub(crate) fn integration(name: &str) -> IntegrationId {
     IntegrationId::parse(format!("greenhouse:{name}")).unwrap()
