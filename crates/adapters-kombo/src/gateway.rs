@@ -12,6 +12,7 @@ use domain::{
 use reqwest::Method;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 
 use crate::chunks::{self, ChunkPosition};
 use crate::client::{Call, KomboClient};
@@ -19,18 +20,26 @@ use crate::error::malformed;
 use crate::generated::{applications, integration, jobs, rejection_reasons, writes};
 use crate::{mapping, query};
 
-/// A page as Kombo sends it, its records still raw so that one unreadable record is reported
-/// and skipped rather than failing the page.
+/// A page as Kombo sends it, its records still raw (unparsed text) so that one unreadable record
+/// is reported and skipped rather than failing the page, and each record is parsed once, straight
+/// into its wire type.
 #[derive(Debug, Deserialize)]
-struct RawPage {
-    data: RawPageData,
+struct RawPage<'a> {
+    #[serde(borrow)]
+    data: RawPageData<'a>,
 }
 
 #[derive(Debug, Deserialize)]
-struct RawPageData {
+struct RawPageData<'a> {
     next: Option<String>,
-    #[serde(default)]
-    results: Vec<serde_json::Value>,
+    #[serde(default, borrow)]
+    results: Vec<&'a RawValue>,
+}
+
+/// Only the id of a record, for the report of one that could not be read.
+#[derive(Debug, Deserialize)]
+struct RecordId {
+    id: Option<String>,
 }
 
 fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, AtsError> {
@@ -48,20 +57,19 @@ fn map_page<W: DeserializeOwned, T, E: std::fmt::Display>(
     body: &[u8],
     map: impl Fn(W) -> Result<T, E>,
 ) -> Result<Page<T>, AtsError> {
-    let page: RawPage = decode(body)?;
+    let page: RawPage<'_> = decode_borrowed(body)?;
     let mut items = Vec::with_capacity(page.data.results.len());
     let mut skipped = Vec::new();
     for record in page.data.results {
-        let id = record
-            .get("id")
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_owned);
-        let mapped = serde_json::from_value::<W>(record)
+        let mapped = serde_json::from_str::<W>(record.get())
             .map_err(|error| error.to_string())
             .and_then(|wire| map(wire).map_err(|error| error.to_string()));
         match mapped {
             Ok(item) => items.push(item),
             Err(reason) => {
+                let id = serde_json::from_str::<RecordId>(record.get())
+                    .ok()
+                    .and_then(|record| record.id);
                 tracing::warn!(id = id.as_deref(), %reason, "skipped a record Kombo sent");
                 skipped.push(SkippedRecord { id, reason });
             }
@@ -72,6 +80,10 @@ fn map_page<W: DeserializeOwned, T, E: std::fmt::Display>(
         next: page.data.next.map(PageCursor),
         skipped,
     })
+}
+
+fn decode_borrowed<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, AtsError> {
+    serde_json::from_slice(body).map_err(|error| malformed(error, body))
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> serde_json::Value {

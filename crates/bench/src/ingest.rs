@@ -61,6 +61,8 @@ async fn measure(database: &BenchDatabase, applications: usize) -> anyhow::Resul
                 IntegrationConfig::new(SMALL, "greenhouse", AtsProfile::Full)
                     .with_jobs(small_jobs, APPLICATIONS_PER_JOB),
             )
+            // Real customers' pages carry each record's raw ATS object.
+            .with_remote_data()
             .with_manual_clock(),
     )
     .await?;
@@ -282,10 +284,17 @@ async fn idle(
             .map(|e| sandbox.request_count(*e))
             .sum()
     };
+    let by_endpoint = || -> Vec<u64> {
+        Endpoint::ALL
+            .iter()
+            .map(|e| sandbox.request_count(*e))
+            .collect()
+    };
     // One pass first, to read what the last incremental round left.
     sync.run_pass(integration, lease, PassMode::Incremental, &())
         .await?;
     let before = requests();
+    let before_by_endpoint = by_endpoint();
     let mut times = Vec::new();
     for _ in 0..IDLE_PASSES {
         let started = Instant::now();
@@ -296,8 +305,15 @@ async fn idle(
     #[allow(clippy::cast_precision_loss)] // a handful of requests
     let per_pass = (requests() - before) as f64 / IDLE_PASSES as f64;
     let time = median(times).as_secs_f64() * 1000.0;
+    let extra: Vec<String> = Endpoint::ALL
+        .iter()
+        .zip(by_endpoint().iter().zip(&before_by_endpoint))
+        .filter(|(_, (after, before))| after > before)
+        .map(|(endpoint, (after, before))| format!("{endpoint:?} {}", after - before))
+        .collect();
     progress(&format!(
-        "idle: {per_pass} Kombo requests and {time:.1} ms per pass with nothing changed"
+        "idle: {per_pass} Kombo requests ({}) and {time:.1} ms per pass with nothing changed",
+        extra.join(", ")
     ));
     Ok(vec![
         Figure::reported(

@@ -51,6 +51,7 @@ impl LiveServer {
                     format!("http://{listen}/v1/kombo/webhooks"),
                     webhook_secret.clone(),
                 )
+                .with_remote_data()
                 .with_manual_clock(),
         )
         .await?;
