@@ -87,6 +87,14 @@ impl Scale {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
+    // Warnings of the code under measurement (a retried Kombo read, a refused write) belong in
+    // the run's output; `RUST_LOG` shows more.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let args = Args::parse();
     let scale = Scale::from_args(&args);
     let mut report = Report {
