@@ -290,9 +290,8 @@ async fn idle(
             .map(|e| sandbox.request_count(*e))
             .collect()
     };
-    // Passes first until one reads nothing: what the last incremental round left can take more
-    // than one pass to drain (the sandbox's simulated clock runs ahead of the watermark's), and
-    // an idle pass is one that has nothing to read.
+    // Passes first until one reads nothing: what the last incremental round left has been seen
+    // to take more than one pass to drain, and an idle pass is one that has nothing to read.
     for _ in 0..5 {
         let warm_up = sync
             .run_pass(integration, lease, PassMode::Incremental, &())
