@@ -198,12 +198,7 @@ impl<'a> Actions<'a> {
             .await
             .map_err(ActionError::from_ats)?;
         let pipeline = match &stored.job_id {
-            Some(job) => self
-                .store
-                .load_pipelines(integration, std::slice::from_ref(job))
-                .await
-                .ok()
-                .and_then(|mut found| found.pop()),
+            Some(job) => self.stored_pipeline(integration, job).await,
             None => None,
         };
         let mut snapshot = snapshot_of(&stored, now);
@@ -228,15 +223,20 @@ impl<'a> Actions<'a> {
     /// The job's pipeline, stored or else fetched from Kombo (and stored); `None` when neither
     /// has it, which only costs the created event its stage names (the sync fills them in).
     async fn pipeline(&self, integration: &IntegrationId, job: &JobId) -> Option<Pipeline> {
-        if let Ok(mut stored) = self
-            .store
-            .load_pipelines(integration, std::slice::from_ref(job))
-            .await
-            && let Some(pipeline) = stored.pop()
-        {
+        if let Some(pipeline) = self.stored_pipeline(integration, job).await {
             return Some(pipeline);
         }
         self.fresh_pipeline(integration, job).await.ok().flatten()
+    }
+
+    /// The job's stored pipeline; `None` when there is none or it cannot be read (it only names
+    /// stages in events).
+    async fn stored_pipeline(&self, integration: &IntegrationId, job: &JobId) -> Option<Pipeline> {
+        self.store
+            .load_pipelines(integration, std::slice::from_ref(job))
+            .await
+            .ok()
+            .and_then(|mut found| found.pop())
     }
 
     /// The job's pipeline as Kombo lists it now, stored before it is returned.

@@ -9,7 +9,8 @@ use domain::ports::{
     AppliedPage, AtsError, MockAtsGateway, MockTrackerStore, Page, PageChanges, PageCursor,
 };
 use domain::{
-    ApplicationId, DetectContext, Outcome, Pipeline, RejectionReason, TrackedApplication, detect,
+    ApplicationId, ApplicationSnapshot, DetectContext, Outcome, Pipeline, RejectionReason,
+    TrackedApplication, detect,
 };
 
 /// `app-1`, tracked in `applied` since minute 1.
@@ -51,6 +52,17 @@ fn store(stored: Option<Pipeline>, pages: &Pages) -> MockTrackerStore {
         })
     });
     store
+}
+
+/// Kombo's next page shows `later`, what the action made: the pass finds nothing new.
+fn assert_next_pass_adds_nothing(held: &TrackedApplication, later: &ApplicationSnapshot) {
+    let seen = detect(
+        Some(held),
+        later,
+        Some(&pipeline()),
+        &DetectContext::sync(at(13)),
+    );
+    assert!(seen.events.is_empty(), "{:?}", seen.events);
 }
 
 fn reason() -> RejectionReason {
@@ -95,14 +107,8 @@ fn a_move_is_recorded_at_once_as_the_products_own_and_the_next_pass_adds_nothing
     assert_eq!(written[0].events, outcome.events);
     assert_eq!(written[0].stage_entries.len(), 1);
 
-    // Kombo's next page shows the same move, a little later: nothing new.
-    let seen = detect(
-        Some(&outcome.application),
-        &snapshot("app-1", "onsite", 12),
-        Some(&pipeline()),
-        &DetectContext::sync(at(13)),
-    );
-    assert!(seen.events.is_empty(), "{:?}", seen.events);
+    // Kombo's next page shows the same move, a little later.
+    assert_next_pass_adds_nothing(&outcome.application, &snapshot("app-1", "onsite", 12));
 }
 
 #[test]
@@ -213,13 +219,7 @@ fn a_rejection_is_recorded_with_its_reason_and_the_next_pass_adds_nothing() {
     later.outcome = Some(Outcome::Declined);
     later.rejection_reason_name = Some("Not a fit".into());
     later.rejected_at = Some(at(11));
-    let seen = detect(
-        Some(&outcome.application),
-        &later,
-        Some(&pipeline()),
-        &DetectContext::sync(at(13)),
-    );
-    assert!(seen.events.is_empty(), "{:?}", seen.events);
+    assert_next_pass_adds_nothing(&outcome.application, &later);
 }
 
 #[test]

@@ -10,15 +10,15 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use domain::actions::{ActionError, ActionOutcome, Actions};
 use domain::ports::{ImportRequest, NewApplication, NewCandidate};
-use domain::{ApplicationId, IntegrationId, JobId, StageId};
+use domain::{IntegrationId, JobId, StageId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::applications::ApplicationView;
+use super::applications::{ApplicationView, parse_application_id};
 use super::extract::{ApiJson, RawJson};
 use super::idempotency::{WriteFailure, run_once};
-use super::integrations::parse_integration_id;
+use super::integrations::{load, parse_integration_id};
 use super::problem::Problem;
 
 /// The candidate of a new application.
@@ -155,19 +155,6 @@ pub struct RejectionReasonList {
     pub reasons: Vec<RejectionReasonView>,
 }
 
-fn parse_application_id(raw: String) -> Result<ApplicationId, Problem> {
-    ApplicationId::parse(raw).map_err(|e| Problem::validation("application_id", e.to_string()))
-}
-
-async fn require_registered(state: &AppState, integration: &IntegrationId) -> Result<(), Problem> {
-    match state.store.integration(integration).await? {
-        Some(_) => Ok(()),
-        None => Err(Problem::not_found(format!(
-            "integration {integration} is not registered"
-        ))),
-    }
-}
-
 /// An action's failure as a problem: refused (the key may act again) or of unknown effect.
 fn failure(
     integration: &IntegrationId,
@@ -259,7 +246,7 @@ pub(super) async fn create(
 ) -> Result<Response, Problem> {
     let integration = parse_integration_id(integration_id)?;
     let application = validate_create(input)?;
-    require_registered(&state, &integration).await?;
+    load(&state, &integration).await?;
     let scope = format!("create-application:{integration}");
     run_once(
         &state,
@@ -355,7 +342,7 @@ pub(super) async fn import(
     if body.tool.trim().is_empty() {
         return Err(Problem::validation("tool", "must not be empty"));
     }
-    require_registered(&state, &integration).await?;
+    load(&state, &integration).await?;
     let request = ImportRequest {
         tracked_at: body.tracked_at,
         tool: body.tool,
@@ -416,7 +403,7 @@ pub(super) async fn move_to_stage(
     let application = parse_application_id(application_id)?;
     let stage = StageId::parse(input.stage_id)
         .map_err(|e| Problem::validation("stage_id", e.to_string()))?;
-    require_registered(&state, &integration).await?;
+    load(&state, &integration).await?;
     let scope = format!("move-application:{integration}:{application}");
     run_once(
         &state,
@@ -471,7 +458,7 @@ pub(super) async fn reject(
             "must not be empty",
         ));
     }
-    require_registered(&state, &integration).await?;
+    load(&state, &integration).await?;
     // Not tracked is the answer before the reason is looked up (and Kombo asked for the list).
     if state
         .store
@@ -540,7 +527,7 @@ pub(super) async fn rejection_reasons(
     Path(integration_id): Path<String>,
 ) -> Result<Json<RejectionReasonList>, Problem> {
     let integration = parse_integration_id(integration_id)?;
-    require_registered(&state, &integration).await?;
+    load(&state, &integration).await?;
     let reasons = state
         .rejection_reasons
         .get(state.ats.as_ref(), &integration)

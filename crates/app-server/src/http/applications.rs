@@ -221,8 +221,7 @@ pub(super) async fn get(
     Path((integration_id, application_id)): Path<(String, String)>,
 ) -> Result<Json<ApplicationDetail>, Problem> {
     let integration = parse_integration_id(integration_id)?;
-    let id = domain::ApplicationId::parse(application_id)
-        .map_err(|e| Problem::validation("application_id", e.to_string()))?;
+    let id = parse_application_id(application_id)?;
     let record = state
         .store
         .application(&integration, &id)
@@ -243,4 +242,9 @@ pub(super) async fn get(
             })
             .collect(),
     }))
+}
+
+pub(super) fn parse_application_id(raw: String) -> Result<domain::ApplicationId, Problem> {
+    domain::ApplicationId::parse(raw)
+        .map_err(|e| Problem::validation("application_id", e.to_string()))
 }

@@ -42,7 +42,8 @@ pub(super) fn parse_integration_id(raw: String) -> Result<IntegrationId, Problem
     IntegrationId::parse(raw).map_err(|e| Problem::validation("integration_id", e.to_string()))
 }
 
-async fn load(
+/// The registered integration, or `404`.
+pub(super) async fn load(
     state: &AppState,
     id: &IntegrationId,
 ) -> Result<adapters_postgres::IntegrationRecord, Problem> {

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::integrations::parse_integration_id;
+use super::integrations::{load, parse_integration_id};
 use super::problem::Problem;
 
 /// A stage of a job with its tracked applications.
@@ -46,11 +46,7 @@ pub(super) async fn list_jobs(
     Path(integration_id): Path<String>,
 ) -> Result<Json<JobList>, Problem> {
     let integration = parse_integration_id(integration_id)?;
-    if state.store.integration(&integration).await?.is_none() {
-        return Err(Problem::not_found(format!(
-            "integration {integration} is not registered"
-        )));
-    }
+    load(&state, &integration).await?;
     let jobs = state.store.list_jobs(&integration).await?;
     Ok(Json(JobList {
         jobs: jobs
