@@ -11,6 +11,7 @@
 pub mod entity;
 mod error;
 mod feed;
+mod funnel;
 mod idempotency;
 mod integrations;
 pub(crate) mod migration;

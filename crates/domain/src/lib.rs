@@ -13,6 +13,7 @@ pub mod detect;
 pub mod event;
 #[cfg(any(test, feature = "mocks"))]
 pub mod fixtures;
+pub mod funnel;
 pub mod ids;
 pub mod integration;
 pub mod outcome;
@@ -24,6 +25,7 @@ pub mod sync;
 pub use application::{ApplicationSnapshot, Origin, TrackedApplication};
 pub use detect::{DetectContext, Detection, Signals, StageEntry, detect};
 pub use event::{ChangeEvent, EventKind, FeedEvent};
+pub use funnel::{CohortCounts, Funnel, FunnelQuery, FunnelStage, ReasonCount};
 pub use ids::{
     ApplicationId, CandidateId, EventId, IdError, IntegrationId, JobId, RemoteId, StageId,
 };

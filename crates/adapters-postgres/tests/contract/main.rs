@@ -5,6 +5,7 @@ mod support;
 
 mod feed;
 mod fencing;
+mod funnel;
 mod integrations;
 mod leases;
 mod migrations;
