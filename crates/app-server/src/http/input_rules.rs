@@ -116,6 +116,7 @@ fn replay_schema(description: &Value) -> Value {
 /// Path and query parameters that are ids, by name.
 const ID_PARAMETERS: &[(&str, &str)] = &[
     ("path", "application_id"),
+    ("path", "job_id"),
     ("query", "job"),
     ("query", "stage"),
 ];

@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod events;
 pub mod extract;
+pub mod funnel;
 pub mod health;
 mod idempotency;
 mod input_rules;
@@ -106,6 +107,15 @@ pub fn router(state: AppState, keys: auth::ApiKeys, limits: &HttpLimits) -> Rout
             "/v1/integrations/{integration_id}/jobs",
             get(jobs::list_jobs),
         )
+        .route(
+            "/v1/integrations/{integration_id}/jobs/{job_id}/funnel",
+            get(funnel::job_funnel),
+        )
+        .route(
+            "/v1/integrations/{integration_id}/funnel",
+            get(funnel::integration_funnel),
+        )
+        .route("/v1/funnel", get(funnel::funnel))
         .route(
             "/v1/integrations/{integration_id}/applications",
             post(actions::create),

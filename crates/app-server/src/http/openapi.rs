@@ -8,8 +8,8 @@ use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    actions, applications, events, health, integrations, jobs, kombo_webhooks, problem, views,
-    webhook_endpoints,
+    actions, applications, events, funnel, health, integrations, jobs, kombo_webhooks, problem,
+    views, webhook_endpoints,
 };
 
 #[derive(OpenApi)]
@@ -33,6 +33,9 @@ use super::{
         applications::list,
         applications::get,
         jobs::list_jobs,
+        funnel::job_funnel,
+        funnel::integration_funnel,
+        funnel::funnel,
         actions::move_to_stage,
         actions::reject,
         actions::rejection_reasons,
@@ -70,6 +73,10 @@ use super::{
         jobs::JobView,
         jobs::JobList,
         jobs::StageCountView,
+        funnel::FunnelView,
+        funnel::FunnelStageView,
+        funnel::CohortView,
+        funnel::ReasonCountView,
         actions::MoveToStage,
         actions::RejectApplication,
         actions::ActionResult,
@@ -92,6 +99,7 @@ use super::{
     tags(
         (name = "integrations", description = "The Kombo integrations stagewatch tracks"),
         (name = "applications", description = "Applications and jobs"),
+        (name = "analytics", description = "Funnel analytics over the stored stage history"),
         (name = "events", description = "The event feed"),
         (name = "webhooks", description = "Outbound webhook endpoints and deliveries"),
         (name = "kombo", description = "Kombo's webhooks"),
