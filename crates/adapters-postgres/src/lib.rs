@@ -8,6 +8,7 @@
 //! and idempotency keys. Every method that depends on the time takes it as `now`, so callers
 //! own the clock. See `docs/storage.md` for the schema, the transactions and the leases.
 
+mod console;
 pub mod entity;
 mod error;
 mod feed;
@@ -29,6 +30,7 @@ mod tracker;
 mod visits;
 mod webhooks;
 
+pub use console::{ConsoleSession, RecentEvents};
 pub use idempotency::IdempotencyClaim;
 pub use integrations::{Claim, IntegrationRecord, NewIntegration, Registered, StatusApplied};
 pub use outbox::{

@@ -1,6 +1,7 @@
 //! sea-orm entities: one module per table, as the migrations create them.
 
 pub mod application;
+pub mod console_session;
 pub mod event;
 pub mod feed_counter;
 pub mod held_change;

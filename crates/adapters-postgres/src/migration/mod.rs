@@ -7,6 +7,7 @@ mod m20261129_000001_initial_schema;
 mod m20261202_000010_lease_epoch;
 mod m20261202_000011_status_order_and_feed_retention;
 mod m20261202_600000_endpoint_previous_secret;
+mod m20261203_000100_console_sessions;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_lease_epoch::Migration),
             Box::new(m20261202_000011_status_order_and_feed_retention::Migration),
             Box::new(m20261202_600000_endpoint_previous_secret::Migration),
+            Box::new(m20261203_000100_console_sessions::Migration),
         ]
     }
 }
