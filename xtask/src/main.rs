@@ -1,6 +1,7 @@
 //! Project automation as a plain Rust program, run with `cargo xtask <command>`.
 
 mod boundaries;
+mod browser;
 mod codegen;
 mod conformance;
 mod deploy;
@@ -23,9 +24,13 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Task {
     /// Everything CI checks: formatting, the dependency rule, clippy with warnings denied, the
-    /// whole test suite, generated code up to date, the Kombo conformance run, the API fuzzer
-    /// and the checks of deploy/.
+    /// whole test suite, generated code up to date, the Kombo conformance run, the API fuzzer,
+    /// the console in a real browser and the checks of deploy/.
     Test,
+    /// Drives the web console in Debian's headless Chromium (sign-in, live events, funnels,
+    /// timelines, held deletions, replays, a narrow screen, a cross-site form) with an
+    /// accessibility check of every page; screenshots go to target/console-screenshots/.
+    Browser,
     /// Checks that dependencies point inward (the domain depends on no adapter, runtime, HTTP
     /// or SQL crate; the adapters not on each other).
     Boundaries,
@@ -85,6 +90,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Task::Test => test(&root),
         Task::Boundaries => boundaries::boundaries(&root),
+        Task::Browser => browser::browser(&root),
         Task::Schemas => schemas(&root),
         Task::Codegen { check } => codegen::run(&root, check),
         Task::Conformance => conformance::conformance(&root),
@@ -124,6 +130,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
     codegen::run(root, true)?;
     conformance::conformance(root)?;
     fuzz::fuzz_api(root)?;
+    browser::browser(root)?;
     deploy::deploy(root)
 }
 

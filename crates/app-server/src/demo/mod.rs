@@ -25,6 +25,16 @@ use crate::{shutdown, telemetry, wiring};
 /// The API key the demo's HTTP API accepts (unless `api.key_hashes` is configured).
 pub const DEMO_API_KEY: &str = "sw_demo";
 
+/// Made-up customers, one per simulated integration, as the console shows them.
+const CUSTOMERS: [&str; 6] = [
+    "Acme Robotics",
+    "Globex Logistics",
+    "Initech Software",
+    "Umbrella Health",
+    "Hooli Media",
+    "Stark Energy",
+];
+
 /// Jobs per simulated integration.
 const JOBS: usize = 3;
 /// Applications the simulated ATS already tracks per job when the demo starts.
@@ -151,14 +161,21 @@ impl Demo {
         out(&format!(
             "stagewatch API at http://{address}, API key {DEMO_API_KEY} (try: curl -H 'Authorization: Bearer {DEMO_API_KEY}' http://{address}/v1/events)"
         ));
-        for id in sandbox.integration_ids() {
+        out(&format!(
+            "stagewatch console at http://{address}/ui (sign in with the API key {DEMO_API_KEY})"
+        ));
+        for (id, customer) in sandbox
+            .integration_ids()
+            .into_iter()
+            .zip(CUSTOMERS.iter().cycle())
+        {
             let id = IntegrationId::parse(id)?;
             store
                 .register_integration(
                     &NewIntegration {
                         id: id.clone(),
                         tool: id.tool().map(str::to_owned),
-                        label: None,
+                        label: Some((*customer).to_owned()),
                         poll_interval: None,
                     },
                     chrono::Utc::now(),

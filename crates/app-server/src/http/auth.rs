@@ -35,6 +35,20 @@ impl ApiKeys {
             })
             .into()
     }
+
+    /// Whether the key with this hex SHA-256 hash is (still) configured, in constant time: a
+    /// console session ends when its key is removed.
+    pub fn accepts_hash(&self, hex_hash: &str) -> bool {
+        let Some(digest) = decode_hex(hex_hash) else {
+            return false;
+        };
+        self.hashes
+            .iter()
+            .fold(subtle::Choice::from(0), |found, hash| {
+                found | hash.ct_eq(&digest)
+            })
+            .into()
+    }
 }
 
 /// The hex SHA-256 hash of an API key, as `api.key_hashes` holds it.

@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod app;
 pub mod auth;
+mod console;
 pub mod events;
 pub mod extract;
 pub mod funnel;
@@ -81,6 +82,7 @@ pub struct HttpLimits {
 
 /// The whole API.
 pub fn router(state: AppState, keys: auth::ApiKeys, limits: &HttpLimits) -> Router {
+    let keys_for_console = keys.clone();
     let authenticated = Router::new()
         .route(
             "/v1/integrations",
@@ -179,7 +181,8 @@ pub fn router(state: AppState, keys: auth::ApiKeys, limits: &HttpLimits) -> Rout
         .fallback(|| async {
             problem::Problem::not_found("no such route; see /openapi.json for the API")
         })
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(console::router(state, keys_for_console))
         .layer(RequestBodyLimitLayer::new(limits.body_limit_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

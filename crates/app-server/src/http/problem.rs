@@ -236,11 +236,15 @@ pub async fn bare_errors_as_problems(
         // Whether the limit layer or a handler's extractor noticed it.
         super::refused::Refusal::BodyTooLarge.count();
     }
-    let is_problem = response
+    // Problems already, and the console's own error pages.
+    let is_answered = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/problem+json")
+                || v.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || is_answered {
         return response;
     }
     let problem = match status {

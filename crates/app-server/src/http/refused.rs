@@ -23,6 +23,12 @@ pub enum Refusal {
     BodyTooLarge,
     /// A JSON body nested deeper than [`super::extract::MAX_JSON_DEPTH`].
     JsonTooDeep,
+    /// A console form posted from another site.
+    CrossSiteForm,
+    /// A console form whose CSRF token is missing or not its session's.
+    CsrfTokenWrong,
+    /// A console sign-in with a key that is not accepted.
+    ConsoleSignInWrong,
 }
 
 impl Refusal {
@@ -38,6 +44,9 @@ impl Refusal {
             Self::WebhookPrivateAddress => "webhook_private_address",
             Self::BodyTooLarge => "body_too_large",
             Self::JsonTooDeep => "json_too_deep",
+            Self::CrossSiteForm => "cross_site_form",
+            Self::CsrfTokenWrong => "csrf_token_wrong",
+            Self::ConsoleSignInWrong => "console_sign_in_wrong",
         }
     }
 
