@@ -153,7 +153,10 @@ impl Store {
         Ok(row.is_some_and(|r| r.known == 1))
     }
 
-    /// `WITH cohort AS (…), pipeline AS (…)` for the query, and its values.
+    /// `WITH cohort AS (…), pipeline AS (…)` for the query, and its values. Whether someone of
+    /// the cohort is in an inactive stage is asked of `applications` (an index probe per
+    /// inactive stage), not of the `cohort` CTE: PostgreSQL cannot estimate a CTE's rows and
+    /// scanned the whole cohort once per stage.
     fn funnel_scope(&self, query: &FunnelQuery) -> Scope {
         let mut values: Vec<Value> = Vec::new();
         let mut bind = |value: Value| {
@@ -196,9 +199,9 @@ impl Store {
                SELECT s.integration_id, s.job_id, s.stage_id, s.position, s.name, {grp} AS grp \
                FROM stages s WHERE {stages} \
                AND (s.status IS NULL OR s.status <> 'INACTIVE' OR EXISTS (\
-                 SELECT 1 FROM cohort c WHERE c.integration_id = s.integration_id \
-                 AND c.job_id = s.job_id AND c.current_stage_id = s.stage_id \
-                 AND c.deleted_at IS NULL)))",
+                 SELECT 1 FROM applications a WHERE {applications} \
+                 AND a.integration_id = s.integration_id AND a.job_id = s.job_id \
+                 AND a.current_stage_id = s.stage_id AND a.deleted_at IS NULL)))",
             applications = applications.join(" AND "),
             stages = stages.join(" AND "),
         );
@@ -340,8 +343,7 @@ const COHORT_SQL: &str = "SELECT CAST(COUNT(*) AS BIGINT) AS total, \
     CAST(COALESCE(SUM(CASE WHEN c.deleted_at IS NULL AND c.outcome = 'DECLINED' THEN 1 ELSE 0 END), 0) \
       AS BIGINT) AS declined, \
     CAST(COALESCE(SUM(CASE WHEN c.deleted_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS deleted, \
-    CAST(COALESCE(SUM(CASE WHEN c.deleted_at IS NULL AND NOT EXISTS (\
-      SELECT 1 FROM pipeline p WHERE p.integration_id = c.integration_id \
-      AND p.job_id = c.job_id AND p.stage_id = c.current_stage_id) THEN 1 ELSE 0 END), 0) \
+    CAST(COALESCE(SUM(CASE WHEN c.deleted_at IS NULL AND p.stage_id IS NULL THEN 1 ELSE 0 END), 0) \
       AS BIGINT) AS without_known_stage \
-    FROM cohort c";
+    FROM cohort c LEFT JOIN pipeline p ON p.integration_id = c.integration_id \
+      AND p.job_id = c.job_id AND p.stage_id = c.current_stage_id";
