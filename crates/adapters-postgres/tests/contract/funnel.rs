@@ -110,6 +110,7 @@ fn rows(funnel: &Funnel) -> Vec<Row> {
         .collect()
 }
 
+#[allow(clippy::unnecessary_wraps)] // names are optional in the rows compared
 fn name(n: &str) -> Option<String> {
     Some(n.to_owned())
 }
@@ -196,7 +197,7 @@ async fn seed(store: &Store) -> (IntegrationId, IntegrationId) {
     for state in &mut applications {
         match state.id.as_str() {
             "a4-declined" | "a11-declined" => {
-                state.rejection_reason_name = Some("Not a fit".into())
+                state.rejection_reason_name = Some("Not a fit".into());
             }
             "a10-declined" => state.rejection_reason_name = Some("Salary".into()),
             "a6-deleted" => state.deleted_at = Some(at(90)),
