@@ -1,6 +1,7 @@
-//! Figures 1, 2 and 4: the first full pass from the sandbox into PostgreSQL against a `COPY`
+//! Figures 1, 2, 4 and 6: the first full pass from the sandbox into PostgreSQL against a `COPY`
 //! of exactly the rows it wrote (and a one-table `COPY` of as many applications), the peak
-//! memory while it runs, incremental passes after it, and idle passes.
+//! memory while it runs, the funnel over what it wrote, incremental passes after it, and idle
+//! passes.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -32,8 +33,10 @@ const COPY_RUNS: usize = 3;
 const IDLE_PASSES: usize = 9;
 /// From this many applications on, the first pass is also held to an absolute rate.
 const LARGE_SCALE: u64 = 100_000;
+/// Calls of the integration's funnel timed after the first pass; the figure is the median.
+const FUNNEL_CALLS: usize = 5;
 
-/// Runs figures 1, 2 and 4 with `applications` in the large integration.
+/// Runs figures 1, 2, 4 and 6 with `applications` in the large integration.
 pub(crate) async fn run(admin_url: &str, applications: usize) -> anyhow::Result<Vec<Figure>> {
     let database = BenchDatabase::create(admin_url).await?;
     let result = measure(&database, applications).await;
@@ -109,6 +112,7 @@ async fn measure(database: &BenchDatabase, applications: usize) -> anyhow::Resul
         ingest_time.as_secs_f64(),
         format_value(ingest_rate)
     ));
+    let funnel_figure = funnel(&store, &large, ingested).await?;
     // Before the small integration's pass: the tables hold only what this pass wrote.
     let rows_dir = std::env::temp_dir().join(format!("stagewatch-bench-{}", std::process::id()));
     let rows = fair_copy::capture(&store, &rows_dir).await?;
@@ -183,6 +187,7 @@ async fn measure(database: &BenchDatabase, applications: usize) -> anyhow::Resul
     );
 
     figures.extend(memory.figures(rss_before));
+    figures.push(funnel_figure);
     figures.extend(
         incremental(
             &sync,
@@ -195,6 +200,40 @@ async fn measure(database: &BenchDatabase, applications: usize) -> anyhow::Resul
     figures.extend(idle(&sync, &sandbox.handle(), (&large, large_lease)).await?);
     sandbox.shutdown().await;
     Ok(figures)
+}
+
+/// Figure 6: the funnel of the integration just ingested (all its jobs, stages grouped by
+/// name), computed by the store in SQL over every application and stage visit: the median of
+/// [`FUNNEL_CALLS`] calls, after one untimed call.
+async fn funnel(
+    store: &adapters_postgres::Store,
+    integration: &IntegrationId,
+    ingested: u64,
+) -> anyhow::Result<Figure> {
+    let query = domain::FunnelQuery {
+        integration: Some(integration.clone()),
+        ..domain::FunnelQuery::default()
+    };
+    let first = store.funnel(&query).await?;
+    let mut times = Vec::new();
+    for _ in 0..FUNNEL_CALLS {
+        let started = Instant::now();
+        store.funnel(&query).await?;
+        times.push(started.elapsed());
+    }
+    let time = median(times).as_secs_f64() * 1000.0;
+    progress(&format!(
+        "funnel: {} applications in {} stage groups, {time:.1} ms (median of {FUNNEL_CALLS})",
+        first.applications.total,
+        first.stages.len()
+    ));
+    Ok(Figure::reported(
+        "6 funnel",
+        format!("integration funnel over {ingested} applications, median of {FUNNEL_CALLS}"),
+        time,
+        "ms",
+    )
+    .judged("< 200 ms", time < 200.0))
 }
 
 /// Figure 2: for each number of steps, one incremental pass of each integration, costed per

@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: measures stagewatch against the figures of its design — the rate of a
 //! first ingest against a raw `COPY`, the cost of incremental passes, the detection latency
-//! after a Kombo webhook, memory while ingesting, and the API's latency under load — and prints
+//! after a Kombo webhook, memory while ingesting, the API's latency under load, and the funnel
+//! over the ingested integration — and prints
 //! a table of measured values and targets (also written as JSON). Each benchmark runs against an
 //! in-process Kombo sandbox and a PostgreSQL database of its own, dropped afterwards.
 
