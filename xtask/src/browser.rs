@@ -1,5 +1,5 @@
 //! `cargo xtask browser`: the console's browser test. Checks that Debian's Chromium and its
-//! WebDriver are installed (`apt-get install chromium chromium-driver`), installs axe-core from
+//! `WebDriver` are installed (`apt-get install chromium chromium-driver`), installs axe-core from
 //! npm into `target/browser-tools` (pinned by `xtask/browser/package-lock.json`), and runs
 //! `crates/app-server/tests/console_browser.rs`, which writes screenshots of every page to
 //! `target/console-screenshots/`.
@@ -20,8 +20,8 @@ pub(crate) fn browser(root: &Path) -> anyhow::Result<()> {
             .is_ok_and(|o| o.status.success());
         if !found {
             bail!(
-                "`{program}` is not installed: the console's browser test needs Debian's packages \
-                 (`apt-get install chromium chromium-driver`)"
+                "`{program}` is not installed: the console's browser test needs Debian's package \
+                 `{package}` (`apt-get install chromium chromium-driver`)"
             );
         }
     }

@@ -170,7 +170,7 @@ fn query(
     Ok(query)
 }
 
-const BAD_WINDOW: &str = "`since` or `until` is not an RFC 3339 time, or `since` is after `until`";
+const BAD_WINDOW: &str = "`since` or `until` is not an RFC 3339 time";
 
 /// One job's funnel: its pipeline in order, without inactive stages nobody is in.
 #[utoipa::path(get, path = "/v1/integrations/{integration_id}/jobs/{job_id}/funnel",
