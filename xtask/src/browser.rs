@@ -44,8 +44,9 @@ pub(crate) fn browser(root: &Path) -> anyhow::Result<()> {
         "cargo",
         &[
             "test",
-            "--package",
-            "app-server",
+            // The whole workspace's features, as `cargo test --workspace` built them: asking
+            // for one package would build its dependencies again with fewer features.
+            "--workspace",
             "--all-features",
             "--test",
             "console_browser",
