@@ -56,10 +56,15 @@ pub fn hash_key(key: &str) -> String {
     hex(&Sha256::digest(key.as_bytes()))
 }
 
-/// A new random API key (`sw_` and 32 random bytes in hex).
+/// A new random API key (`sw_` and a [`random_token`]).
 pub fn generate_key() -> String {
+    format!("sw_{}", random_token())
+}
+
+/// 32 random bytes in hex.
+pub(super) fn random_token() -> String {
     let bytes: [u8; 32] = rand::random();
-    format!("sw_{}", hex(&bytes))
+    hex(&bytes)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use domain::event::EVENT_TYPES;
-use domain::ports::{EventReader as _, FeedQuery, MAX_FEED_LIMIT};
+use domain::ports::{EventReader as _, FeedQuery, MAX_FEED_LIMIT, StoreError};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -110,20 +110,38 @@ pub(super) async fn read(
         types,
         integration,
     };
+    let events = long_poll(&state.store, params.after.unwrap_or_default(), wait, || {
+        state.store.read_events(&query)
+    })
+    .await?;
+    let next_after = events
+        .last()
+        .map_or(params.after.unwrap_or(0), |e| e.sequence);
+    Ok(Json(FeedPage { events, next_after }))
+}
+
+/// Reads with `read` until it finds events or `wait` has passed (then it answers empty): the
+/// feed's long poll, for the API and the console's live list.
+pub(super) async fn long_poll<Read>(
+    store: &adapters_postgres::Store,
+    after: i64,
+    wait: Duration,
+    mut read: impl FnMut() -> Read,
+) -> Result<Vec<domain::FeedEvent>, StoreError>
+where
+    Read: Future<Output = Result<Vec<domain::FeedEvent>, StoreError>>,
+{
     let deadline = tokio::time::Instant::now() + wait;
     // While filtering, new events of other types also wake the wait; the cursor to wait after is
     // the feed's head, so each wake-up means something new was appended.
-    let mut head = params.after.unwrap_or_default();
+    let mut head = after;
     loop {
-        let events = state.store.read_events(&query).await?;
+        let events = read().await?;
         let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
         if !events.is_empty() || remaining.is_zero() {
-            let next_after = events
-                .last()
-                .map_or(params.after.unwrap_or(0), |e| e.sequence);
-            return Ok(Json(FeedPage { events, next_after }));
+            return Ok(events);
         }
-        head = head.max(state.store.feed_head().await?);
-        state.store.wait_for_events(head, remaining).await?;
+        head = head.max(store.feed_head().await?);
+        store.wait_for_events(head, remaining).await?;
     }
 }

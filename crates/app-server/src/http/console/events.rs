@@ -10,7 +10,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use domain::event::{EVENT_TYPES, EventKind};
-use domain::ports::EventReader;
 use domain::{FeedEvent, IntegrationId};
 use maud::{Markup, html};
 
@@ -109,22 +108,17 @@ pub(super) async fn page_view(
                 button type="submit" { "Filter" }
             }
             p.muted id="live-status" role="status" aria-live="polite" { "Loading live updates…" }
-            (feed_list(&events, Some((head, filter.as_query_string()))))
+            (feed_list(&events, Some((head, &filter.as_query_string()))))
         },
     ))
 }
 
 /// Events as a list, newest first; `live` makes the page's script extend it from `head`.
-pub(super) fn feed_list(events: &[FeedEvent], live: Option<(i64, String)>) -> Markup {
+pub(super) fn feed_list(events: &[FeedEvent], live: Option<(i64, &str)>) -> Markup {
     html! {
-        @if let Some((head, filter)) = live {
-            ol.feed data-live-feed data-after=(head) data-filter=(filter) aria-label="Events, newest first" {
-                @for event in events { (feed_item(event, false)) }
-            }
-        } @else {
-            ol.feed aria-label="Events, newest first" {
-                @for event in events { (feed_item(event, false)) }
-            }
+        ol.feed data-live-feed[live.is_some()] data-after=[live.map(|(head, _)| head)]
+            data-filter=[live.map(|(_, filter)| filter)] aria-label="Events, newest first" {
+            @for event in events { (feed_item(event, false)) }
         }
         @if events.is_empty() {
             p.muted id="feed-empty" { "No event yet." }
@@ -209,23 +203,17 @@ pub(super) async fn live(
         .and_then(|a| a.parse::<i64>().ok())
         .unwrap_or(0)
         .max(0);
-    let wait = LIVE_WAIT.min(gate.state.max_feed_wait);
-    let deadline = tokio::time::Instant::now() + wait;
-    let mut head = after;
-    let events = loop {
-        let events = store
-            .recent_events(&RecentEvents {
-                after: Some(after),
-                ..filter.query()
-            })
-            .await?;
-        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-        if !events.is_empty() || remaining.is_zero() {
-            break events;
-        }
-        head = head.max(store.feed_head().await?);
-        store.wait_for_events(head, remaining).await?;
+    let query = RecentEvents {
+        after: Some(after),
+        ..filter.query()
     };
+    let events = crate::http::events::long_poll(
+        store,
+        after,
+        LIVE_WAIT.min(gate.state.max_feed_wait),
+        || store.recent_events(&query),
+    )
+    .await?;
     // Newest first; a burst larger than a page shows its newest events (the page, reloaded,
     // lists them all). Nothing found: read on from the same place, since an event of the
     // filter may have been appended just below the head read above.

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::super::AppState;
+pub(super) use super::super::auth::random_token;
 use super::super::auth::{ApiKeys, hash_key};
 
 /// The cookie holding the session token.
@@ -38,27 +39,17 @@ pub(super) struct Gate {
     pub(super) keys: ApiKeys,
 }
 
-/// A new random token, hex.
-pub(super) fn random_token() -> String {
-    let bytes: [u8; 32] = rand::random();
-    bytes.iter().fold(String::with_capacity(64), |mut out, b| {
-        use std::fmt::Write as _;
-        let _ = write!(out, "{b:02x}");
-        out
-    })
-}
-
 pub(super) fn token_hash(token: &str) -> String {
     hash_key(token)
 }
 
-fn hex_hash(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
 }
 
 /// Equal strings, compared in constant time (over their hashes, so lengths leak nothing).
 pub(super) fn same_secret(a: &str, b: &str) -> bool {
-    hex_hash(a.as_bytes()).ct_eq(&hex_hash(b.as_bytes())).into()
+    digest(a).ct_eq(&digest(b)).into()
 }
 
 pub(super) fn session_token(headers: &HeaderMap) -> Option<String> {
@@ -169,7 +160,7 @@ pub(super) async fn require_session(
             .unwrap_or_default();
         let target = format!(
             "/ui/sign-in?next={}",
-            form_urlencoded::byte_serialize(next_page.as_bytes()).collect::<String>()
+            super::integrations::urlencode(&next_page)
         );
         return Redirect::to(&target).into_response();
     };
