@@ -216,6 +216,19 @@ impl Store {
     }
 }
 
+/// `FROM … CROSS JOIN LATERAL (SELECT {columns} FROM applications …) AS a`: each id of `$2` (a
+/// JSON array, see [`json_ids`]) looked up in integration `$1`, one primary-key probe per id.
+/// The primary key is the only index of `applications` that begins with `integration_id`, so
+/// that the probe stays on it whatever the statistics say of the integration (see the
+/// migration `m20261204_000100_job_index_led_by_job`).
+pub(crate) fn application_probe(columns: &str) -> String {
+    format!(
+        "FROM jsonb_array_elements_text($2::jsonb) AS wanted(id) \
+         CROSS JOIN LATERAL (SELECT {columns} FROM applications \
+         WHERE integration_id = $1 AND application_id = wanted.id LIMIT 1) AS a"
+    )
+}
+
 /// Ids bound as one JSON array: one parameter whatever their number, so that a statement's text
 /// is the same for every page, and PostgreSQL probes an index once per id
 /// (`jsonb_array_elements_text($n::jsonb) … CROSS JOIN LATERAL (… LIMIT 1)`) whatever its

@@ -15,7 +15,7 @@ use domain::{
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
+    FromQueryResult, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
 };
 
 use crate::entity::{application, held_change, integration};
@@ -23,7 +23,7 @@ use crate::error::OrStoreError;
 use crate::feed::CHUNK;
 use crate::pipelines::{load_pipelines, save_pipelines};
 use crate::rows::{application_from_row, application_row, enum_text, from_json, to_json};
-use crate::store::{Backend, Store, execute, json_ids};
+use crate::store::{Backend, Store, application_probe, execute, json_ids};
 
 #[async_trait]
 impl TrackerStore for Store {
@@ -87,9 +87,7 @@ impl TrackerStore for Store {
         if self.backend == Backend::Postgres {
             let rows = application::Entity::find()
                 .from_raw_sql(self.statement(
-                    "SELECT a.* FROM jsonb_array_elements_text($2::jsonb) AS wanted(id) \
-                     CROSS JOIN LATERAL (SELECT * FROM applications \
-                     WHERE integration_id = $1 AND application_id = wanted.id LIMIT 1) AS a",
+                    format!("SELECT a.* {}", application_probe("*")),
                     vec![
                         integration.as_str().into(),
                         json_ids(ids.iter().map(ApplicationId::as_str)),
@@ -154,17 +152,34 @@ impl TrackerStore for Store {
         // The integration row's lock orders this write with every page a pass applies.
         self.hold_lease(&tx, integration, None, "apply_first_sighting")
             .await?;
-        let ids: Vec<&str> = changes
+        let ids = changes
             .applications
             .iter()
-            .map(|application| application.id.as_str())
-            .collect();
-        let already_stored = application::Entity::find()
-            .filter(application::Column::IntegrationId.eq(integration.as_str()))
-            .filter(application::Column::ApplicationId.is_in(ids))
-            .count(&tx)
+            .map(|application| application.id.as_str());
+        let already_stored = if self.backend == Backend::Postgres {
+            #[derive(Debug, FromQueryResult)]
+            struct Stored {
+                n: i64,
+            }
+            Stored::find_by_statement(self.statement(
+                format!("SELECT COUNT(*) AS n {}", application_probe("1 AS one")),
+                vec![integration.as_str().into(), json_ids(ids)],
+            ))
+            .one(&tx)
             .await
-            .or_store_error()?;
+            .or_store_error()?
+            .map_or(0, |row| row.n)
+        } else {
+            i64::try_from(
+                application::Entity::find()
+                    .filter(application::Column::IntegrationId.eq(integration.as_str()))
+                    .filter(application::Column::ApplicationId.is_in(ids))
+                    .count(&tx)
+                    .await
+                    .or_store_error()?,
+            )
+            .unwrap_or(i64::MAX)
+        };
         if already_stored > 0 {
             tx.rollback().await.or_store_error()?;
             return Ok(false);

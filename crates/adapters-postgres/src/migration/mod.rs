@@ -8,6 +8,7 @@ mod m20261202_000010_lease_epoch;
 mod m20261202_000011_status_order_and_feed_retention;
 mod m20261202_600000_endpoint_previous_secret;
 mod m20261203_000100_console_sessions;
+mod m20261204_000100_job_index_led_by_job;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_status_order_and_feed_retention::Migration),
             Box::new(m20261202_600000_endpoint_previous_secret::Migration),
             Box::new(m20261203_000100_console_sessions::Migration),
+            Box::new(m20261204_000100_job_index_led_by_job::Migration),
         ]
     }
 }
