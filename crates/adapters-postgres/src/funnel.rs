@@ -17,10 +17,41 @@ use sea_orm::{FromQueryResult, Value};
 use crate::error::OrStoreError;
 use crate::store::{Backend, Store};
 
-/// The shared beginning of the three statements, with its bound values.
+/// The shared beginning of the three statements, with its bound values, and what the scope
+/// fixes.
 struct Scope {
     ctes: String,
     values: Vec<Value>,
+    /// The placeholder of the scope's integration, if it has one.
+    integration: Option<String>,
+    /// Whether the scope is one job.
+    one_job: bool,
+}
+
+impl Scope {
+    /// `left.integration_id = right.integration_id AND left.job_id = right.job_id AND `, less
+    /// the columns the scope fixes: both sides are filtered on them already, and PostgreSQL,
+    /// which has no statistics of a CTE's columns, counts each equality as a further 1/200
+    /// and took a join of 600 000 rows for one of 3 000.
+    fn same_job(&self, left: &str, right: &str) -> String {
+        let mut keys = Vec::new();
+        if self.integration.is_none() {
+            keys.push(format!("{left}.integration_id = {right}.integration_id AND "));
+        }
+        if !self.one_job {
+            keys.push(format!("{left}.job_id = {right}.job_id AND "));
+        }
+        keys.concat()
+    }
+
+    /// The stage visits' side of their join with the cohort `c`: the integration as a constant
+    /// where the scope has one, which the statistics of `stage_visits` can estimate.
+    fn visits_integration(&self) -> String {
+        match &self.integration {
+            Some(p) => format!("v.integration_id = {p}"),
+            None => "v.integration_id = c.integration_id".to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -72,17 +103,22 @@ impl Store {
     /// [`FunnelQuery::check`]).
     pub async fn funnel(&self, query: &FunnelQuery) -> Result<Funnel, StoreError> {
         let scope = self.funnel_scope(query);
-        let cohort = CohortRow::find_by_statement(
-            self.statement(format!("{} {COHORT_SQL}", scope.ctes), scope.values.clone()),
-        )
+        let cohort = CohortRow::find_by_statement(self.statement(
+            format!("{} {}", scope.ctes, cohort_sql(&scope)),
+            scope.values.clone(),
+        ))
         .one(&self.db);
         let stages = StageRow::find_by_statement(self.statement(
-            format!("{} {}", scope.ctes, self.stages_sql(query.by_name())),
+            format!(
+                "{} {}",
+                scope.ctes,
+                self.stages_sql(&scope, query.by_name())
+            ),
             scope.values.clone(),
         ))
         .all(&self.db);
         let reasons = ReasonRow::find_by_statement(self.statement(
-            format!("{} {}", scope.ctes, self.reasons_sql()),
+            format!("{} {}", scope.ctes, self.reasons_sql(&scope)),
             scope.values,
         ))
         .all(&self.db);
@@ -165,10 +201,12 @@ impl Store {
         };
         let mut applications = vec!["1 = 1".to_owned()];
         let mut stages = vec!["1 = 1".to_owned()];
+        let mut integration_param = None;
         if let Some(integration) = &query.integration {
             let p = bind(integration.as_str().into());
             applications.push(format!("a.integration_id = {p}"));
             stages.push(format!("s.integration_id = {p}"));
+            integration_param = Some(p);
         }
         if let Some(job) = &query.job {
             let p = bind(job.as_str().into());
@@ -190,12 +228,19 @@ impl Store {
         } else {
             "s.stage_id"
         };
+        // Not materialized on PostgreSQL: inlined, both are estimated from the statistics of
+        // their tables, where a materialized CTE's columns have none (a funnel over 100 000
+        // applications and 350 000 visits took 7.4 s materialized, 2.0 s inlined).
+        let materialized = match self.backend {
+            Backend::Postgres => "NOT MATERIALIZED ",
+            Backend::Sqlite => "",
+        };
         let ctes = format!(
-            "WITH cohort AS (\
+            "WITH cohort AS {materialized}(\
                SELECT a.integration_id, a.application_id, a.job_id, a.current_stage_id, \
                  a.outcome, a.deleted_at, a.rejection_reason_name \
                FROM applications a WHERE {applications}), \
-             pipeline AS (\
+             pipeline AS {materialized}(\
                SELECT s.integration_id, s.job_id, s.stage_id, s.position, s.name, {grp} AS grp \
                FROM stages s WHERE {stages} \
                AND (s.status IS NULL OR s.status <> 'INACTIVE' OR EXISTS (\
@@ -205,7 +250,12 @@ impl Store {
             applications = applications.join(" AND "),
             stages = stages.join(" AND "),
         );
-        Scope { ctes, values }
+        Scope {
+            ctes,
+            values,
+            integration: integration_param,
+            one_job: query.job.is_some(),
+        }
     }
 
     /// An expression of a timestamp column or parameter that compares as time. SQLite keeps
@@ -238,8 +288,11 @@ impl Store {
         }
     }
 
-    fn stages_sql(&self, by_name: bool) -> String {
+    fn stages_sql(&self, scope: &Scope, by_name: bool) -> String {
         let ms = self.stay_ms();
+        let visits_integration = scope.visits_integration();
+        let pipeline_of_cohort = scope.same_job("p", "c");
+        let groups_of_tops = scope.same_job("t", "g");
         let binary = self.binary();
         let name = if by_name {
             "MIN(TRIM(name))"
@@ -252,10 +305,9 @@ impl Store {
                  CASE WHEN v.closed AND v.entered_at IS NOT NULL AND v.left_at IS NOT NULL \
                    THEN {ms} END AS ms \
                FROM cohort c \
-               JOIN stage_visits v ON v.integration_id = c.integration_id \
+               JOIN stage_visits v ON {visits_integration} \
                  AND v.application_id = c.application_id \
-               JOIN pipeline p ON p.integration_id = c.integration_id AND p.job_id = c.job_id \
-                 AND p.stage_id = v.stage_id), \
+               JOIN pipeline p ON {pipeline_of_cohort} p.stage_id = v.stage_id), \
              per_app AS (\
                SELECT integration_id, application_id, job_id, grp, \
                  MAX(position) AS top_position, CAST(SUM(ms) AS BIGINT) AS ms \
@@ -271,8 +323,7 @@ impl Store {
                FROM pipeline GROUP BY integration_id, job_id, grp), \
              reached AS (\
                SELECT g.grp, CAST(SUM(t.n) AS BIGINT) AS n FROM job_groups g \
-               JOIN top_counts t ON t.integration_id = g.integration_id \
-                 AND t.job_id = g.job_id AND t.top_position >= g.position \
+               JOIN top_counts t ON {groups_of_tops} t.top_position >= g.position \
                GROUP BY g.grp), \
              entered AS (SELECT grp, COUNT(*) AS n FROM per_app GROUP BY grp), \
              ranked AS (\
@@ -290,8 +341,8 @@ impl Store {
                    AS current_n, \
                  SUM(CASE WHEN c.outcome = 'HIRED' THEN 1 ELSE 0 END) AS hired_n, \
                  SUM(CASE WHEN c.outcome = 'DECLINED' THEN 1 ELSE 0 END) AS declined_n \
-               FROM cohort c JOIN pipeline p ON p.integration_id = c.integration_id \
-                 AND p.job_id = c.job_id AND p.stage_id = c.current_stage_id \
+               FROM cohort c JOIN pipeline p \
+                 ON {pipeline_of_cohort} p.stage_id = c.current_stage_id \
                WHERE c.deleted_at IS NULL GROUP BY p.grp), \
              groups AS (\
                SELECT grp, MIN(position) AS position, MIN(stage_id) AS stage_id, \
@@ -314,13 +365,14 @@ impl Store {
         )
     }
 
-    fn reasons_sql(&self) -> String {
+    fn reasons_sql(&self, scope: &Scope) -> String {
         let binary = self.binary();
+        let pipeline_of_cohort = scope.same_job("p", "c");
         format!(
             ", reasons AS (\
                SELECT p.grp, c.rejection_reason_name AS reason, COUNT(*) AS n \
-               FROM cohort c JOIN pipeline p ON p.integration_id = c.integration_id \
-                 AND p.job_id = c.job_id AND p.stage_id = c.current_stage_id \
+               FROM cohort c JOIN pipeline p \
+                 ON {pipeline_of_cohort} p.stage_id = c.current_stage_id \
                WHERE c.deleted_at IS NULL AND c.outcome = 'DECLINED' \
                  AND c.rejection_reason_name IS NOT NULL \
                GROUP BY p.grp, c.rejection_reason_name), \
@@ -335,15 +387,22 @@ impl Store {
 }
 
 /// The cohort's counts.
-const COHORT_SQL: &str = "SELECT CAST(COUNT(*) AS BIGINT) AS total, \
-    CAST(COALESCE(SUM(CASE WHEN c.deleted_at IS NULL \
-      AND (c.outcome IS NULL OR c.outcome = 'PENDING') THEN 1 ELSE 0 END), 0) AS BIGINT) AS active, \
-    CAST(COALESCE(SUM(CASE WHEN c.deleted_at IS NULL AND c.outcome = 'HIRED' THEN 1 ELSE 0 END), 0) \
-      AS BIGINT) AS hired, \
-    CAST(COALESCE(SUM(CASE WHEN c.deleted_at IS NULL AND c.outcome = 'DECLINED' THEN 1 ELSE 0 END), 0) \
-      AS BIGINT) AS declined, \
-    CAST(COALESCE(SUM(CASE WHEN c.deleted_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS deleted, \
-    CAST(COALESCE(SUM(CASE WHEN c.deleted_at IS NULL AND p.stage_id IS NULL THEN 1 ELSE 0 END), 0) \
-      AS BIGINT) AS without_known_stage \
-    FROM cohort c LEFT JOIN pipeline p ON p.integration_id = c.integration_id \
-      AND p.job_id = c.job_id AND p.stage_id = c.current_stage_id";
+fn cohort_sql(scope: &Scope) -> String {
+    let pipeline_of_cohort = scope.same_job("p", "c");
+    format!(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS total, \
+         CAST(COALESCE(SUM(CASE WHEN c.deleted_at IS NULL \
+           AND (c.outcome IS NULL OR c.outcome = 'PENDING') THEN 1 ELSE 0 END), 0) AS BIGINT) \
+           AS active, \
+         CAST(COALESCE(SUM(CASE WHEN c.deleted_at IS NULL AND c.outcome = 'HIRED' \
+           THEN 1 ELSE 0 END), 0) AS BIGINT) AS hired, \
+         CAST(COALESCE(SUM(CASE WHEN c.deleted_at IS NULL AND c.outcome = 'DECLINED' \
+           THEN 1 ELSE 0 END), 0) AS BIGINT) AS declined, \
+         CAST(COALESCE(SUM(CASE WHEN c.deleted_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) \
+           AS deleted, \
+         CAST(COALESCE(SUM(CASE WHEN c.deleted_at IS NULL AND p.stage_id IS NULL \
+           THEN 1 ELSE 0 END), 0) AS BIGINT) AS without_known_stage \
+         FROM cohort c LEFT JOIN pipeline p \
+           ON {pipeline_of_cohort} p.stage_id = c.current_stage_id"
+    )
+}

@@ -163,7 +163,10 @@ mod postgres_tests {
             .await
             .expect("explain");
         rows.iter()
-            .map(|row| row.try_get::<String>("", "QUERY PLAN").expect("a plan line"))
+            .map(|row| {
+                row.try_get::<String>("", "QUERY PLAN")
+                    .expect("a plan line")
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }
