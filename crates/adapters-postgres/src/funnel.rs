@@ -36,7 +36,9 @@ impl Scope {
     fn same_job(&self, left: &str, right: &str) -> String {
         let mut keys = Vec::new();
         if self.integration.is_none() {
-            keys.push(format!("{left}.integration_id = {right}.integration_id AND "));
+            keys.push(format!(
+                "{left}.integration_id = {right}.integration_id AND "
+            ));
         }
         if !self.one_job {
             keys.push(format!("{left}.job_id = {right}.job_id AND "));

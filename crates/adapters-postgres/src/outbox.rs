@@ -227,21 +227,23 @@ impl Store {
         let sql = format!(
             "UPDATE webhook_deliveries SET lease_expires_at = $1, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM webhook_deliveries \
-               WHERE status = $2 AND next_attempt_at <= $3 \
-                 AND (lease_expires_at IS NULL OR lease_expires_at <= $3) \
-                 AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE enabled = $4) \
-               ORDER BY event_sequence, id LIMIT $5 {lock}) \
+               WHERE status = '{pending}' AND next_attempt_at <= $2 \
+                 AND (lease_expires_at IS NULL OR lease_expires_at <= $2) \
+                 AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE enabled = $3) \
+               ORDER BY event_sequence, id LIMIT {limit} {lock}) \
              RETURNING {columns}",
+            // Literals, not parameters: only then can a generic plan use the partial index of
+            // pending deliveries in claim order, and know that it updates a few rows (with
+            // `LIMIT $n` it planned a scan of the whole table for the outer update).
+            pending = DeliveryStatus::Pending.as_str(),
             columns = Store::returning::<webhook_delivery::Entity>()
         );
         let statement = self.statement(
             sql,
             vec![
                 after(now, lease).into(),
-                DeliveryStatus::Pending.as_str().into(),
                 now.into(),
                 true.into(),
-                i64::from(limit).into(),
             ],
         );
         let mut rows = webhook_delivery::Entity::find()

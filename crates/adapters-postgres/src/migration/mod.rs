@@ -9,6 +9,7 @@ mod m20261202_000011_status_order_and_feed_retention;
 mod m20261202_600000_endpoint_previous_secret;
 mod m20261203_000100_console_sessions;
 mod m20261204_000100_job_index_led_by_job;
+mod m20261204_000200_pending_deliveries_index;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_600000_endpoint_previous_secret::Migration),
             Box::new(m20261203_000100_console_sessions::Migration),
             Box::new(m20261204_000100_job_index_led_by_job::Migration),
+            Box::new(m20261204_000200_pending_deliveries_index::Migration),
         ]
     }
 }
