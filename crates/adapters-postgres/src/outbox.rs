@@ -238,14 +238,8 @@ impl Store {
             pending = DeliveryStatus::Pending.as_str(),
             columns = Store::returning::<webhook_delivery::Entity>()
         );
-        let statement = self.statement(
-            sql,
-            vec![
-                after(now, lease).into(),
-                now.into(),
-                true.into(),
-            ],
-        );
+        let statement =
+            self.statement(sql, vec![after(now, lease).into(), now.into(), true.into()]);
         let mut rows = webhook_delivery::Entity::find()
             .from_raw_sql(statement)
             .all(&self.db)
