@@ -227,6 +227,16 @@ impl Store {
         }
     }
 
+    /// A receiver that changes whenever the feed's head moves: on this process's appends and,
+    /// on PostgreSQL, on every other process's (through the store's LISTEN connection, started
+    /// here). Workers that act on new events wait on it instead of polling.
+    pub async fn watch_appends(&self) -> Result<watch::Receiver<i64>, StoreError> {
+        if self.backend == Backend::Postgres {
+            self.listen().await?;
+        }
+        Ok(self.appended.subscribe())
+    }
+
     /// Starts this store's one LISTEN connection, once; it lives as long as the store's last
     /// clone and announces every head it is notified of.
     async fn listen(&self) -> Result<(), StoreError> {

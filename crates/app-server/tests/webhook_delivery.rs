@@ -281,6 +281,48 @@ async fn every_event_arrives_signed_at_least_once_despite_failures() {
     database.drop_database().await;
 }
 
+/// An event appended by another process is delivered at once, not at the worker's next look at
+/// the outbox: the worker wakes on the feed's notifications.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_appended_elsewhere_wakes_the_idle_worker() {
+    let database = TestDatabase::postgres().await;
+    let worker_store = database.store().await;
+    let other_replica = database.store().await;
+    let (url, seen) = start_receiver(0).await;
+    worker_store
+        .create_endpoint(&new_endpoint(url, generate_secret()), chrono::Utc::now())
+        .await
+        .unwrap();
+    let mut settings = Settings::default();
+    settings.webhooks.allow_private_urls = true;
+    // An idle poll far longer than the test waits: only a wake-up can deliver in time.
+    let idle = Deliverer::new(worker_store.clone(), Arc::new(SystemClock), &settings)
+        .unwrap()
+        .with_schedule(
+            RetrySchedule::new(vec![Duration::from_millis(30)]),
+            Duration::from_secs(300),
+        );
+    let shutdown = CancellationToken::new();
+    let worker = tokio::spawn(idle.run(shutdown.clone()));
+    // Let the worker find the outbox empty and go idle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    other_replica.append_events(status_events(3)).await.unwrap();
+    let mut delivered = 0;
+    for _ in 0..250 {
+        delivered = seen.lock().unwrap().attempts.len();
+        if delivered == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    worker.await.unwrap();
+    assert_eq!(delivered, 3, "every event delivered within five seconds");
+    drop((worker_store, other_replica));
+    database.drop_database().await;
+}
+
 /// A clock two days ahead: an endpoint created now has been failing "for a day" at once.
 struct TwoDaysLater;
 

@@ -110,6 +110,16 @@ impl Deliverer {
     pub async fn run(self, shutdown: CancellationToken) {
         let this = Arc::new(self);
         let mut running: JoinSet<()> = JoinSet::new();
+        // New events are due deliveries at once: wake on every append rather than at the next
+        // idle poll (which still catches retries coming due, and appends while the listener
+        // reconnects).
+        let mut appended = match this.store.watch_appends().await {
+            Ok(appended) => Some(appended),
+            Err(error) => {
+                tracing::warn!(%error, "could not watch the feed; polling the outbox only");
+                None
+            }
+        };
         loop {
             if shutdown.is_cancelled() {
                 break;
@@ -143,6 +153,11 @@ impl Deliverer {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(this.idle_poll) => {}
                 Some(_) = running.join_next(), if !running.is_empty() => {}
+                changed = next_append(appended.as_mut()), if running.len() < this.concurrency => {
+                    if changed.is_err() {
+                        appended = None;
+                    }
+                }
             }
         }
         while running.join_next().await.is_some() {}
@@ -344,5 +359,15 @@ fn describe_error(error: &reqwest::Error) -> String {
             text = text.replace(url.as_str(), "<url>");
         }
         text
+    }
+}
+
+/// The next move of the feed's head; never, without a receiver.
+async fn next_append(
+    appended: Option<&mut tokio::sync::watch::Receiver<i64>>,
+) -> Result<(), tokio::sync::watch::error::RecvError> {
+    match appended {
+        Some(appended) => appended.changed().await,
+        None => std::future::pending().await,
     }
 }
