@@ -124,6 +124,9 @@ impl Deliverer {
             if shutdown.is_cancelled() {
                 break;
             }
+            // Collect every delivery that finished meanwhile, not only the one that woke this
+            // loop: the claim then fills all free slots in one statement instead of one each.
+            while running.try_join_next().is_some() {}
             let free = this.concurrency.saturating_sub(running.len());
             let mut claimed = 0;
             if free > 0 {

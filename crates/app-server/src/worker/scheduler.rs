@@ -77,6 +77,9 @@ impl Scheduler {
             if shutdown.is_cancelled() {
                 break;
             }
+            // Every pass that ended meanwhile frees its slot, not only the one that woke this
+            // loop.
+            while running.try_join_next().is_some() {}
             let free = self.settings.concurrency.saturating_sub(running.len());
             if free > 0 {
                 self.claim(free, &mut running, &shutdown).await;
