@@ -49,6 +49,10 @@ enum Task {
         /// Applications in the ingested integration.
         #[arg(long)]
         applications: Option<usize>,
+        /// Further options of the benchmark binary, e.g. `--only fleet --integrations 500`
+        /// (`cargo run -p bench -- --help` lists them).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        options: Vec<String>,
     },
     /// Runs the built `stagewatch` binary under SIGKILLs, several replicas, a frozen replica, a
     /// PostgreSQL outage, Kombo's faults and a flapping webhook receiver, then checks the feed
@@ -99,7 +103,8 @@ fn main() -> anyhow::Result<()> {
         Task::Bench {
             quick,
             applications,
-        } => bench(&root, quick, applications),
+            options,
+        } => bench(&root, quick, applications, &options),
         Task::Chaos {
             quick,
             restart_postgres,
@@ -159,7 +164,12 @@ pub(crate) fn workspace_binary(root: &Path, name: &str) -> PathBuf {
         .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
-fn bench(root: &Path, quick: bool, applications: Option<usize>) -> anyhow::Result<()> {
+fn bench(
+    root: &Path,
+    quick: bool,
+    applications: Option<usize>,
+    options: &[String],
+) -> anyhow::Result<()> {
     let mut args = vec!["run", "--release", "--package", "bench", "--"];
     if quick {
         args.push("--quick");
@@ -168,6 +178,7 @@ fn bench(root: &Path, quick: bool, applications: Option<usize>) -> anyhow::Resul
     if let Some(count) = &applications {
         args.extend(["--applications", count]);
     }
+    args.extend(options.iter().map(String::as_str));
     // A missed target is a result, not an error: the table and its one-line summary say it,
     // and the exit status carries it.
     let status = Command::new("cargo")

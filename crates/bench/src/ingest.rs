@@ -202,7 +202,7 @@ async fn measure(database: &BenchDatabase, applications: usize) -> anyhow::Resul
     Ok(figures)
 }
 
-/// Figure 6: the funnel of the integration just ingested (all its jobs, stages grouped by
+/// Figure 8: the funnel of the integration just ingested (all its jobs, stages grouped by
 /// name), computed by the store in SQL over every application and stage visit: the median of
 /// [`FUNNEL_CALLS`] calls, after one untimed call.
 async fn funnel(
@@ -227,13 +227,16 @@ async fn funnel(
         first.applications.total,
         first.stages.len()
     ));
+    // Reported, not judged: the design's target is one job's funnel (`job_funnel`).
     Ok(Figure::reported(
-        "6 funnel",
-        format!("integration funnel over {ingested} applications, median of {FUNNEL_CALLS}"),
+        "8 funnel",
+        format!(
+            "a whole integration's funnel over {ingested} applications (100 per job), median of \
+             {FUNNEL_CALLS}"
+        ),
         time,
         "ms",
-    )
-    .judged("< 200 ms", time < 200.0))
+    ))
 }
 
 /// Figure 2: for each number of steps, one incremental pass of each integration, costed per

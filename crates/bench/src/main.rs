@@ -1,14 +1,18 @@
 //! `cargo xtask bench`: measures stagewatch against the figures of its design — the rate of a
 //! first ingest against a raw `COPY`, the cost of incremental passes, the detection latency
-//! after a Kombo webhook, memory while ingesting, the API's latency under load, and the funnel
-//! over the ingested integration — and prints
+//! after a Kombo webhook, memory while ingesting, the API's latency under load, many small
+//! integrations on one process and on two replicas, outbound webhook deliveries per second, and
+//! the funnel over the ingested integration — and prints
 //! a table of measured values and targets (also written as JSON). Each benchmark runs against an
 //! in-process Kombo sandbox and a PostgreSQL database of its own, dropped afterwards.
 
 mod api_load;
 mod database;
+mod deliveries;
 mod fair_copy;
+mod fleet;
 mod ingest;
+mod job_funnel;
 mod latency;
 mod memory;
 mod raw_copy;
@@ -39,6 +43,12 @@ struct Args {
     /// Applications in the ingested integration (overrides the scale's).
     #[arg(long)]
     applications: Option<usize>,
+    /// Integrations of figure 6 (overrides the scale's).
+    #[arg(long)]
+    integrations: Option<usize>,
+    /// Run only these parts (all when omitted).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Part>,
     /// A PostgreSQL database on the server to use, where the user may create databases.
     #[arg(
         long,
@@ -51,6 +61,22 @@ struct Args {
     output: PathBuf,
 }
 
+/// The benchmark's parts, each with its own database and sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Part {
+    /// Figures 1, 2 and 4: the first pass of a large integration, incremental and idle
+    /// passes, memory; and the funnel of that whole integration.
+    Ingest,
+    /// Figures 3 and 5: detection latency and the API under load, over the running product.
+    Live,
+    /// Figure 6: many small integrations, one replica then two.
+    Fleet,
+    /// Figure 7: outbound webhook deliveries with 1, 10 and 100 endpoints.
+    Webhooks,
+    /// Figure 8: one job's funnel over as many applications as the ingest.
+    Funnel,
+}
+
 /// How much each benchmark does.
 #[derive(Debug, Clone, Copy)]
 struct Scale {
@@ -60,6 +86,10 @@ struct Scale {
     changes: usize,
     /// How long each API endpoint is loaded.
     load_for: Duration,
+    /// Figure 6: the many small integrations.
+    fleet: fleet::FleetScale,
+    /// Webhook deliveries (events × endpoints) timed for each endpoint count of figure 7.
+    deliveries: usize,
 }
 
 impl Scale {
@@ -70,6 +100,12 @@ impl Scale {
                 applications: 5_000,
                 changes: 30,
                 load_for: Duration::from_secs(3),
+                fleet: fleet::FleetScale {
+                    integrations: 100,
+                    saturate_for: Duration::from_secs(20),
+                    capacity_for: Duration::from_secs(5),
+                },
+                deliveries: 2_000,
             }
         } else {
             Self {
@@ -77,10 +113,19 @@ impl Scale {
                 applications: 30_000,
                 changes: 100,
                 load_for: Duration::from_secs(10),
+                fleet: fleet::FleetScale {
+                    integrations: 1_000,
+                    saturate_for: Duration::from_secs(30),
+                    capacity_for: Duration::from_secs(15),
+                },
+                deliveries: 6_000,
             }
         };
         if let Some(applications) = args.applications {
             scale.applications = applications;
+        }
+        if let Some(integrations) = args.integrations {
+            scale.fleet.integrations = integrations;
         }
         scale
     }
@@ -105,10 +150,30 @@ async fn main() -> anyhow::Result<ExitCode> {
         figures: Vec::new(),
     };
     progress(&format!("stagewatch benchmarks, {} scale", report.scale));
-    report
-        .figures
-        .extend(ingest::run(&args.postgres, scale.applications).await?);
-    report.figures.extend(live(&args.postgres, scale).await?);
+    let runs = |part: Part| args.only.is_empty() || args.only.contains(&part);
+    if runs(Part::Ingest) {
+        report
+            .figures
+            .extend(ingest::run(&args.postgres, scale.applications).await?);
+    }
+    if runs(Part::Live) {
+        report.figures.extend(live(&args.postgres, scale).await?);
+    }
+    if runs(Part::Webhooks) {
+        report
+            .figures
+            .extend(deliveries::run(&args.postgres, scale.deliveries).await?);
+    }
+    if runs(Part::Funnel) {
+        report
+            .figures
+            .extend(job_funnel::run(&args.postgres, scale.applications).await?);
+    }
+    if runs(Part::Fleet) {
+        report
+            .figures
+            .extend(fleet::run(&args.postgres, scale.fleet).await?);
+    }
     print_report(&report);
     report.write_json(&args.output)?;
     progress(&format!("report written to {}", args.output.display()));

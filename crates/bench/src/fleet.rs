@@ -1,0 +1,511 @@
+//! Figure 6: many small integrations on one process, then on two replicas of one database.
+//!
+//! A sandbox serves `integrations` × 100 applications behind a Kombo rate limit
+//! ([`KOMBO_LIMIT`] per [`KOMBO_WINDOW`], reported on every answer as Kombo does). Each replica
+//! is what `serve` runs for the sync, with the default settings except the Kombo client's
+//! ceiling, raised above Kombo's limit so that the client paces itself on Kombo's `ratelimit-*`
+//! headers: its own Kombo client, sync service, scheduler and pool. Four phases:
+//!
+//! 1. first passes: the time until every integration has finished one, with the request rate it
+//!    drew from Kombo against Kombo's limit;
+//! 2. steady state at a poll interval of [`STEADY_POLL`]: passes per second against the demand,
+//!    and the worst lateness of any integration beyond its due time (fairness);
+//! 3. saturation: every integration due at once and again as soon as its pass ends; how close to Kombo's limit
+//!    the replica runs, and the 429s of all three phases;
+//! 4. capacity, against a sandbox without a binding limit (Kombo's would cap two replicas as it
+//!    caps one): one replica, then two on the same database.
+//!
+//! Passes are counted at the sandbox (every pass reads the integration once), lateness from the
+//! integrations' `next_sync_at` in the store.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use adapters_postgres::{NewIntegration, Store};
+use anyhow::Context;
+use app_server::config::{Secret, Settings};
+use app_server::wiring;
+use app_server::worker::Scheduler;
+use kombo_sandbox::{
+    AtsProfile, Endpoint, IntegrationConfig, RunningSandbox, Sandbox, SandboxConfig,
+};
+use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
+use tokio_util::sync::CancellationToken;
+
+use crate::database::BenchDatabase;
+use crate::report::{Figure, progress};
+
+/// Kombo's rate limit in the sandbox: 200 requests per second, in 10 s windows.
+const KOMBO_LIMIT: u64 = 2_000;
+const KOMBO_WINDOW: Duration = Duration::from_secs(10);
+/// The sandbox's limit in the capacity phase: far above what two replicas can ask.
+const UNBOUND_LIMIT: u64 = 1_000_000;
+/// The Kombo client's own ceiling: above Kombo's limit, so that Kombo's headers pace it.
+const CLIENT_CEILING: u32 = 10_000;
+/// Jobs × applications per job of each integration.
+const JOBS: usize = 5;
+const PER_JOB: usize = 20;
+/// The poll interval of the steady phase.
+const STEADY_POLL: Duration = Duration::from_secs(30);
+/// Longest wait for every first pass.
+const FIRST_PASSES_WITHIN: Duration = Duration::from_secs(600);
+
+/// How many integrations, and how long the saturated and capacity windows last. The steady
+/// phase lasts [`STEADY_FOR`], so that every integration comes due in it at least once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FleetScale {
+    pub(crate) integrations: usize,
+    /// At least two of Kombo's windows, whose starts and ends the rate follows.
+    pub(crate) saturate_for: Duration,
+    pub(crate) capacity_for: Duration,
+}
+
+const STEADY_FOR: Duration = Duration::from_secs(STEADY_POLL.as_secs() + 10);
+
+pub(crate) async fn run(admin_url: &str, scale: FleetScale) -> anyhow::Result<Vec<Figure>> {
+    let database = BenchDatabase::create(admin_url).await?;
+    let result = measure(&database, scale).await;
+    database.drop_database().await?;
+    result
+}
+
+/// One replica: what `serve` runs for the sync, over its own pool and Kombo client.
+struct Replica {
+    shutdown: CancellationToken,
+    workers: tokio::task::JoinHandle<()>,
+    waker: Arc<tokio::sync::Notify>,
+}
+
+impl Replica {
+    async fn start(
+        database: &BenchDatabase,
+        sandbox: &RunningSandbox,
+        name: &str,
+    ) -> anyhow::Result<Self> {
+        let mut settings = Settings::default();
+        settings.kombo.base_url = sandbox.base_url();
+        settings.kombo.api_key = Secret::new(sandbox.api_key());
+        settings.kombo.requests_per_second = CLIENT_CEILING;
+        settings.sync.worker_id = name.to_owned();
+        // The sandbox shares this process's clock: without a margin, a pass after the first
+        // reads only what changed since (nothing, the sandbox's clock being stopped), as
+        // figure 2's idle passes do.
+        settings.sync.watermark_margin = Duration::ZERO;
+        let store = database.store(settings.database.max_connections).await?;
+        let kombo = Arc::new(wiring::kombo(&settings, true)?);
+        let scheduler = Arc::new(Scheduler::new(
+            store.clone(),
+            wiring::sync_service(&settings, kombo, &store),
+            wiring::clock(),
+            wiring::scheduler_settings(&settings),
+        ));
+        let shutdown = CancellationToken::new();
+        let workers = tokio::spawn(Arc::clone(&scheduler).run(shutdown.clone()));
+        let waker = scheduler.waker();
+        waker.notify_one();
+        Ok(Self {
+            shutdown,
+            workers,
+            waker,
+        })
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.workers.await;
+    }
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Progress {
+    finished: i64,
+    failed: i64,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Lateness {
+    late_ms: Option<f64>,
+}
+
+/// Requests that reached the sandbox's read endpoints.
+fn kombo_requests(sandbox: &RunningSandbox) -> u64 {
+    [
+        Endpoint::Integration,
+        Endpoint::Applications,
+        Endpoint::Jobs,
+        Endpoint::RejectionReasons,
+    ]
+    .into_iter()
+    .map(|endpoint| sandbox.handle().request_count(endpoint))
+    .sum()
+}
+
+/// Passes started so far: each reads its integration from Kombo once.
+fn passes(sandbox: &RunningSandbox) -> u64 {
+    sandbox.handle().request_count(Endpoint::Integration)
+}
+
+/// The fleet's sandbox: the same integrations and data whatever the rate limit.
+fn sandbox_config(integrations: usize, rate_limit: (u64, Duration)) -> SandboxConfig {
+    let mut config = SandboxConfig::new("bench-fleet-key")
+        .with_seed(31)
+        .with_manual_clock()
+        .with_rate_limit(rate_limit.0, rate_limit.1);
+    for i in 0..integrations {
+        config = config.with_integration(
+            IntegrationConfig::new(format!("fleet-{i:04}"), "greenhouse", AtsProfile::Full)
+                .with_jobs(JOBS, PER_JOB),
+        );
+    }
+    config
+}
+
+async fn measure(database: &BenchDatabase, scale: FleetScale) -> anyhow::Result<Vec<Figure>> {
+    let n = scale.integrations;
+    progress(&format!(
+        "fleet: seeding {n} integrations of {} applications",
+        JOBS * PER_JOB
+    ));
+    let sandbox = Sandbox::start(sandbox_config(n, (KOMBO_LIMIT, KOMBO_WINDOW))).await?;
+    let store = database.store(4).await?;
+    for id in sandbox.integration_ids() {
+        store
+            .register_integration(
+                &NewIntegration {
+                    id: domain::IntegrationId::parse(&id)?,
+                    tool: Some("greenhouse".into()),
+                    label: None,
+                    poll_interval: Some(STEADY_POLL),
+                },
+                chrono::Utc::now(),
+            )
+            .await?;
+    }
+    let limited = under_kombo_limit(database, &store, &sandbox, scale).await;
+    sandbox.shutdown().await;
+    let mut figures = limited?;
+    figures.extend(capacity(database, &store, scale).await?);
+    Ok(figures)
+}
+
+/// Phases 1 to 3, against Kombo's limit.
+async fn under_kombo_limit(
+    database: &BenchDatabase,
+    store: &Store,
+    sandbox: &RunningSandbox,
+    scale: FleetScale,
+) -> anyhow::Result<Vec<Figure>> {
+    let n = scale.integrations;
+    let kombo_rate =
+        f64::from(u32::try_from(KOMBO_LIMIT).unwrap_or(u32::MAX)) / KOMBO_WINDOW.as_secs_f64();
+    let mut figures = Vec::new();
+
+    // 1. First passes.
+    progress(&format!(
+        "fleet: first passes of {n} integrations, one replica"
+    ));
+    let started = Instant::now();
+    let requests_before = kombo_requests(sandbox);
+    let limited_before = sandbox.handle().rate_limited_count();
+    let first = Replica::start(database, sandbox, "fleet-a").await?;
+    let mut last_report = Instant::now();
+    loop {
+        let done = query_one::<Progress>(
+            store,
+            "SELECT COUNT(last_pass_finished_at) AS finished, \
+             COUNT(last_error) AS failed FROM integrations",
+        )
+        .await?;
+        if done.failed > 0 {
+            first.stop().await;
+            anyhow::bail!("{} integration(s) failed their first pass", done.failed);
+        }
+        if usize::try_from(done.finished).unwrap_or(0) >= n {
+            break;
+        }
+        if started.elapsed() > FIRST_PASSES_WITHIN {
+            first.stop().await;
+            anyhow::bail!(
+                "only {} of {n} first passes finished within {} s",
+                done.finished,
+                FIRST_PASSES_WITHIN.as_secs()
+            );
+        }
+        if last_report.elapsed() > Duration::from_secs(5) {
+            progress(&format!("fleet: {} of {n} first passes", done.finished));
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let took = started.elapsed().as_secs_f64();
+    let requests = kombo_requests(sandbox) - requests_before;
+    let limited = sandbox.handle().rate_limited_count() - limited_before;
+    let drawn = count_f64(requests) / took;
+    progress(&format!(
+        "fleet: every first pass in {took:.1} s, {requests} Kombo requests ({drawn:.0}/s against \
+         Kombo's {kombo_rate:.0}/s), {limited} answered 429"
+    ));
+    figures.push(Figure::reported(
+        "6 many integrations",
+        format!(
+            "{n} integrations × {} applications: every first pass done, one replica",
+            JOBS * PER_JOB
+        ),
+        took,
+        "s",
+    ));
+    figures.push(
+        Figure::reported(
+            "6 many integrations",
+            format!(
+                "first passes: Kombo requests per second against Kombo's limit of {kombo_rate:.0}/s"
+            ),
+            100.0 * drawn / kombo_rate,
+            "%",
+        )
+        .judged("<= 100 %", drawn <= kombo_rate * 1.01),
+    );
+    figures.push(
+        Figure::reported(
+            "6 many integrations",
+            "first passes: requests answered 429 (rate limited)",
+            count_f64(limited),
+            "requests",
+        )
+        .judged("0", limited == 0),
+    );
+
+    // 2. Steady state at the poll interval.
+    progress(&format!(
+        "fleet: steady state for {} s at a poll interval of {} s",
+        STEADY_FOR.as_secs(),
+        STEADY_POLL.as_secs()
+    ));
+    let before = passes(sandbox);
+    let (_, worst_late) = window(store, sandbox, STEADY_FOR).await?;
+    let steady_passes = passes(sandbox) - before;
+    figures.push(
+        Figure::reported(
+            "6 many integrations",
+            format!(
+                "steady state: passes in {} s, where each of the {n} integrations is due once",
+                STEADY_FOR.as_secs()
+            ),
+            count_f64(steady_passes),
+            "passes",
+        )
+        .judged(
+            format!(">= {n}"),
+            steady_passes >= u64::try_from(n).unwrap_or(u64::MAX),
+        ),
+    );
+    figures.push(
+        Figure::reported(
+            "6 many integrations",
+            "steady state: worst lateness of a due integration (fairness)",
+            worst_late,
+            "ms",
+        )
+        .judged(
+            "< poll interval",
+            worst_late < STEADY_POLL.as_secs_f64() * 1000.0,
+        ),
+    );
+
+    // 3. Saturation: everything always due, as much as Kombo allows.
+    make_everything_due(store).await?;
+    first.waker.notify_one();
+    progress(&format!(
+        "fleet: saturation for {} s, one replica",
+        scale.saturate_for.as_secs()
+    ));
+    let requests_before = kombo_requests(sandbox);
+    let saturated_from = Instant::now();
+    let (saturated, _) = window(store, sandbox, scale.saturate_for).await?;
+    let drawn = count_f64(kombo_requests(sandbox) - requests_before)
+        / saturated_from.elapsed().as_secs_f64();
+    let limited = sandbox.handle().rate_limited_count() - limited_before;
+    first.stop().await;
+    figures.push(Figure::reported(
+        "6 many integrations",
+        "saturated (every integration always due), one replica: passes per second",
+        saturated,
+        "passes/s",
+    ));
+    figures.push(
+        Figure::reported(
+            "6 many integrations",
+            format!(
+                "saturated: Kombo requests per second against Kombo's limit of {kombo_rate:.0}/s"
+            ),
+            100.0 * drawn / kombo_rate,
+            "%",
+        )
+        .judged(
+            "80–100 %",
+            (0.8 * kombo_rate..=1.01 * kombo_rate).contains(&drawn),
+        ),
+    );
+    figures.push(
+        Figure::reported(
+            "6 many integrations",
+            "requests answered 429 (rate limited), all phases",
+            count_f64(limited),
+            "requests",
+        )
+        .judged("0", limited == 0),
+    );
+    Ok(figures)
+}
+
+/// Phase 4: what the replicas themselves can do, against a sandbox whose limit is far above
+/// them: one replica, then two on the same database.
+async fn capacity(
+    database: &BenchDatabase,
+    store: &Store,
+    scale: FleetScale,
+) -> anyhow::Result<Vec<Figure>> {
+    let sandbox = Sandbox::start(sandbox_config(
+        scale.integrations,
+        (UNBOUND_LIMIT, KOMBO_WINDOW),
+    ))
+    .await?;
+    let measured = async {
+        // A new sandbox: each integration's first pass over it reads its applications again.
+        make_everything_due(store).await?;
+        let warm_from = chrono::Utc::now();
+        let first = Replica::start(database, &sandbox, "fleet-a").await?;
+        wait_until_each_passed_since(store, warm_from, scale.integrations).await?;
+        progress(&format!(
+            "fleet: capacity for {} s, one replica (Kombo's limit out of the way)",
+            scale.capacity_for.as_secs()
+        ));
+        let one = window(store, &sandbox, scale.capacity_for).await;
+        let second = Replica::start(database, &sandbox, "fleet-b").await;
+        let two = match second {
+            Ok(second) => {
+                progress(&format!(
+                    "fleet: capacity for {} s, two replicas",
+                    scale.capacity_for.as_secs()
+                ));
+                let two = window(store, &sandbox, scale.capacity_for).await;
+                second.stop().await;
+                two
+            }
+            Err(error) => Err(error),
+        };
+        first.stop().await;
+        let (one, two) = (one?.0, two?.0);
+        anyhow::Ok(vec![
+            Figure::reported(
+                "6 many integrations",
+                "capacity (no Kombo limit in the way): passes per second, one replica",
+                one,
+                "passes/s",
+            ),
+            Figure::reported(
+                "6 many integrations",
+                "capacity: passes per second, two replicas",
+                two,
+                "passes/s",
+            ),
+            Figure::reported(
+                "6 many integrations",
+                "capacity: two replicas / one",
+                two / one.max(f64::EPSILON),
+                "x",
+            )
+            .judged(">= 1.8 x", two >= 1.8 * one),
+        ])
+    }
+    .await;
+    sandbox.shutdown().await;
+    measured
+}
+
+/// Waits (at most [`FIRST_PASSES_WITHIN`]) until each of the `n` integrations has finished a
+/// pass since `since`.
+async fn wait_until_each_passed_since(
+    store: &Store,
+    since: chrono::DateTime<chrono::Utc>,
+    n: usize,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while started.elapsed() < FIRST_PASSES_WITHIN {
+        let passed = store
+            .list_integrations()
+            .await?
+            .iter()
+            .filter(|record| record.last_pass_finished_at.is_some_and(|at| at >= since))
+            .count();
+        if passed >= n {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    anyhow::bail!(
+        "not every integration passed within {} s",
+        FIRST_PASSES_WITHIN.as_secs()
+    )
+}
+
+/// Every integration due now, and again as soon as each pass ends: the scheduler claims
+/// whenever a slot frees, so its slots never wait for its claim tick.
+async fn make_everything_due(store: &Store) -> anyhow::Result<()> {
+    store
+        .connection()
+        .execute_unprepared(
+            "UPDATE integrations SET poll_interval_seconds = 0, next_sync_at = now()",
+        )
+        .await?;
+    Ok(())
+}
+
+/// Passes per second over `length`, and the worst lateness seen (milliseconds) of an
+/// integration that was due and not yet claimed, sampled every 100 ms.
+async fn window(
+    store: &Store,
+    sandbox: &RunningSandbox,
+    length: Duration,
+) -> anyhow::Result<(f64, f64)> {
+    let before = passes(sandbox);
+    let requests_before = kombo_requests(sandbox);
+    let started = Instant::now();
+    let mut worst: f64 = 0.0;
+    while started.elapsed() < length {
+        let late = query_one::<Lateness>(
+            store,
+            "SELECT CAST(EXTRACT(EPOCH FROM MAX(now() - next_sync_at)) * 1000 AS DOUBLE PRECISION) \
+             AS late_ms FROM integrations WHERE NOT paused AND next_sync_at <= now() \
+             AND (lease_owner IS NULL OR lease_expires_at < now())",
+        )
+        .await?;
+        worst = worst.max(late.late_ms.unwrap_or(0.0));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let passes = passes(sandbox) - before;
+    let requests = kombo_requests(sandbox) - requests_before;
+    let seconds = started.elapsed().as_secs_f64();
+    progress(&format!(
+        "fleet: {passes} passes and {requests} Kombo requests in {seconds:.1} s ({:.1} passes/s, \
+         {:.0} requests/s), worst lateness {worst:.0} ms",
+        count_f64(passes) / seconds,
+        count_f64(requests) / seconds
+    ));
+    Ok((count_f64(passes) / seconds, worst))
+}
+
+async fn query_one<T: FromQueryResult>(store: &Store, sql: &str) -> anyhow::Result<T> {
+    T::find_by_statement(Statement::from_string(
+        store.connection().get_database_backend(),
+        sql,
+    ))
+    .one(store.connection())
+    .await?
+    .context("a row")
+}
+
+#[allow(clippy::cast_precision_loss)] // counts far below 2^52
+fn count_f64(count: u64) -> f64 {
+    count as f64
+}
