@@ -125,17 +125,22 @@ impl Store {
             .collect()
     }
 
-    /// Events detected since `since`, per integration id.
+    /// Events detected since `since`, per integration id: of one integration, or of all.
     pub async fn events_per_integration_since(
         &self,
         since: DateTime<Utc>,
+        only: Option<&IntegrationId>,
     ) -> Result<HashMap<String, u64>, StoreError> {
         use event::Column as C;
-        let counts: Vec<(Option<String>, i64)> = event::Entity::find()
+        let mut select = event::Entity::find()
             .select_only()
             .column(C::IntegrationId)
             .column_as(C::Sequence.count(), "events")
-            .filter(C::DetectedAt.gte(since))
+            .filter(C::DetectedAt.gte(since));
+        if let Some(integration) = only {
+            select = select.filter(C::IntegrationId.eq(integration.as_str()));
+        }
+        let counts: Vec<(Option<String>, i64)> = select
             .group_by(C::IntegrationId)
             .into_tuple()
             .all(&self.db)
@@ -147,14 +152,21 @@ impl Store {
             .collect())
     }
 
-    /// Tracked (not deleted) applications per integration id.
-    pub async fn tracked_per_integration(&self) -> Result<HashMap<String, u64>, StoreError> {
+    /// Tracked (not deleted) applications per integration id: of one integration, or of all.
+    pub async fn tracked_per_integration(
+        &self,
+        only: Option<&IntegrationId>,
+    ) -> Result<HashMap<String, u64>, StoreError> {
         use application::Column as C;
-        let counts: Vec<(String, i64)> = application::Entity::find()
+        let mut select = application::Entity::find()
             .select_only()
             .column(C::IntegrationId)
             .column_as(C::ApplicationId.count(), "tracked")
-            .filter(C::DeletedAt.is_null())
+            .filter(C::DeletedAt.is_null());
+        if let Some(integration) = only {
+            select = select.filter(C::IntegrationId.eq(integration.as_str()));
+        }
+        let counts: Vec<(String, i64)> = select
             .group_by(C::IntegrationId)
             .into_tuple()
             .all(&self.db)

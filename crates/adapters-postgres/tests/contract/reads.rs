@@ -11,8 +11,47 @@ contract!(
     applications_page_newest_first,
     jobs_count_tracked_applications_per_stage,
     tracked_applications_are_stored_at_once,
-    a_first_sighting_never_replaces_what_a_pass_stored
+    a_first_sighting_never_replaces_what_a_pass_stored,
+    console_counts_cover_one_integration_or_all
 );
+
+async fn console_counts_cover_one_integration_or_all(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let acme = registered(&store, "acme").await;
+    let globex = registered(&store, "globex").await;
+    store
+        .apply_page(discovery_page(&acme, "a", 3))
+        .await
+        .unwrap();
+    store
+        .apply_page(discovery_page(&globex, "g", 2))
+        .await
+        .unwrap();
+    let long_ago = at(-100_000);
+
+    let tracked = store.tracked_per_integration(None).await.unwrap();
+    assert_eq!(tracked.get(acme.as_str()), Some(&3));
+    assert_eq!(tracked.get(globex.as_str()), Some(&2));
+    let only = store.tracked_per_integration(Some(&globex)).await.unwrap();
+    assert_eq!(only.len(), 1, "{only:?}");
+    assert_eq!(only.get(globex.as_str()), Some(&2));
+
+    let events = store
+        .events_per_integration_since(long_ago, None)
+        .await
+        .unwrap();
+    assert_eq!(events.get(acme.as_str()), Some(&3));
+    assert_eq!(events.get(globex.as_str()), Some(&2));
+    let only = store
+        .events_per_integration_since(long_ago, Some(&acme))
+        .await
+        .unwrap();
+    assert_eq!(only.len(), 1, "{only:?}");
+    assert_eq!(only.get(acme.as_str()), Some(&3));
+    drop(store);
+    db.drop_database().await;
+}
 
 async fn applications_page_newest_first(backend: Backend) {
     let db = TestDb::new(backend).await;

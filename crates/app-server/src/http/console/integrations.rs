@@ -30,9 +30,9 @@ async fn render_overview(
     let integrations = store.list_integrations().await?;
     let now = gate.state.clock.now();
     let events = store
-        .events_per_integration_since(now - chrono::TimeDelta::hours(24))
+        .events_per_integration_since(now - chrono::TimeDelta::hours(24), None)
         .await?;
-    let tracked = store.tracked_per_integration().await?;
+    let tracked = store.tracked_per_integration(None).await?;
     Ok(page(
         "Integrations",
         Section::Integrations,
@@ -190,9 +190,10 @@ pub(super) async fn detail(
         return Ok(super::not_found(Some(&session)));
     };
     let now = gate.state.clock.now();
-    let tracked = store.tracked_per_integration().await?;
+    // This integration's counts only: the page must not cost more with every other one.
+    let tracked = store.tracked_per_integration(Some(&id)).await?;
     let events = store
-        .events_per_integration_since(now - chrono::TimeDelta::hours(24))
+        .events_per_integration_since(now - chrono::TimeDelta::hours(24), Some(&id))
         .await?;
     let jobs = store.list_jobs(&id).await?;
     let recent = store
