@@ -84,6 +84,9 @@ struct Scale {
     applications: usize,
     /// Changes timed by the detection benchmark.
     changes: usize,
+    /// Changes timed again while another integration's first pass runs: few enough to end
+    /// before it does.
+    changes_under_load: usize,
     /// How long each API endpoint is loaded.
     load_for: Duration,
     /// Figure 6: the many small integrations.
@@ -99,6 +102,7 @@ impl Scale {
                 name: "quick",
                 applications: 5_000,
                 changes: 30,
+                changes_under_load: 10,
                 load_for: Duration::from_secs(3),
                 fleet: fleet::FleetScale {
                     integrations: 100,
@@ -112,6 +116,7 @@ impl Scale {
                 name: "medium",
                 applications: 30_000,
                 changes: 100,
+                changes_under_load: 30,
                 load_for: Duration::from_secs(10),
                 fleet: fleet::FleetScale {
                     integrations: 1_000,
@@ -192,10 +197,32 @@ async fn live(admin_url: &str, scale: Scale) -> anyhow::Result<Vec<Figure>> {
     let database = BenchDatabase::create(admin_url).await?;
     let result = async {
         progress("live: starting the API and the workers over 1000 applications");
-        let server = LiveServer::start(database.store(10).await?, 20, 50).await?;
+        let server =
+            LiveServer::start(database.store(10).await?, 20, 50, scale.applications).await?;
         let measured = async {
-            let mut figures = latency::run(&server, scale.changes).await?;
+            let mut figures = latency::run(&server, scale.changes, "").await?;
             figures.extend(api_load::run(&server, scale.load_for).await?);
+            // Again while another integration's first pass runs, for as long as it lasts.
+            let large = server.start_large_pass().await?;
+            let during = format!(
+                " during a first pass of {} applications",
+                scale.applications
+            );
+            figures.extend(latency::run(&server, scale.changes_under_load, &during).await?);
+            let finished = server
+                .store
+                .integration(&large)
+                .await?
+                .and_then(|record| record.last_full_pass_at);
+            progress(&format!(
+                "latency: the large first pass {}",
+                if finished.is_some() {
+                    "finished before the last change was timed: the figure covers its end and \
+                     what followed; fewer changes (`changes_under_load`) keep it inside"
+                } else {
+                    "was still running after the last change"
+                }
+            ));
             anyhow::Ok(figures)
         }
         .await;

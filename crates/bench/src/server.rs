@@ -19,6 +19,9 @@ use crate::rig;
 /// The API key the benchmark's clients send.
 pub(crate) const API_KEY: &str = "sw_bench";
 const INTEGRATION: &str = "bench-live-greenhouse";
+/// In the sandbox from the start, registered only when [`LiveServer::start_large_pass`] is
+/// called: its first pass is the load that figure 3 is measured again under.
+const LARGE: &str = "bench-live-large-greenhouse";
 
 /// The running product and its sandbox.
 #[derive(Debug)]
@@ -27,6 +30,7 @@ pub(crate) struct LiveServer {
     pub(crate) store: Store,
     pub(crate) api_url: String,
     pub(crate) integration: IntegrationId,
+    waker: Arc<tokio::sync::Notify>,
     shutdown: CancellationToken,
     workers: tokio::task::JoinHandle<()>,
     api: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -34,8 +38,14 @@ pub(crate) struct LiveServer {
 
 impl LiveServer {
     /// Starts everything over `store` with `jobs` × `per_job` applications, and waits for the
-    /// first full pass.
-    pub(crate) async fn start(store: Store, jobs: usize, per_job: usize) -> anyhow::Result<Self> {
+    /// first full pass. The sandbox also holds an integration of `large` applications (100 per
+    /// job), unregistered until [`Self::start_large_pass`].
+    pub(crate) async fn start(
+        store: Store,
+        jobs: usize,
+        per_job: usize,
+        large: usize,
+    ) -> anyhow::Result<Self> {
         // The sandbox must know where to post webhooks before the API, which needs the sandbox's
         // address, can start: reserve a free port first.
         let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
@@ -46,6 +56,10 @@ impl LiveServer {
                 .with_integration(
                     IntegrationConfig::new(INTEGRATION, "greenhouse", AtsProfile::Full)
                         .with_jobs(jobs, per_job),
+                )
+                .with_integration(
+                    IntegrationConfig::new(LARGE, "greenhouse", AtsProfile::Full)
+                        .with_jobs(large.div_ceil(100).max(1), 100),
                 )
                 .with_webhook(
                     format!("http://{listen}/v1/kombo/webhooks"),
@@ -86,12 +100,14 @@ impl LiveServer {
             app_server::http::start(&settings, parts, Some(listen), shutdown.clone()).await?;
         let integration = rig::register(&store, INTEGRATION).await?;
         let workers = tokio::spawn(Arc::clone(&scheduler).run(shutdown.clone()));
-        scheduler.waker().notify_one();
+        let waker = scheduler.waker();
+        waker.notify_one();
         let server = Self {
             sandbox,
             store,
             api_url: format!("http://{address}"),
             integration,
+            waker,
             shutdown,
             workers,
             api,
@@ -117,6 +133,13 @@ impl LiveServer {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         anyhow::bail!("the first pass did not finish within two minutes")
+    }
+
+    /// Registers the large integration, whose first full pass the scheduler starts at once.
+    pub(crate) async fn start_large_pass(&self) -> anyhow::Result<IntegrationId> {
+        let large = rig::register(&self.store, LARGE).await?;
+        self.waker.notify_one();
+        Ok(large)
     }
 
     /// Stops the workers, the API and the sandbox.
