@@ -207,35 +207,11 @@ async fn under_kombo_limit(
     let started = Instant::now();
     let requests_before = kombo_requests(sandbox);
     let limited_before = sandbox.handle().rate_limited_count();
+    let since = chrono::Utc::now();
     let first = Replica::start(database, sandbox, "fleet-a").await?;
-    let mut last_report = Instant::now();
-    loop {
-        let done = query_one::<Progress>(
-            store,
-            "SELECT COUNT(last_pass_finished_at) AS finished, \
-             COUNT(last_error) AS failed FROM integrations",
-        )
-        .await?;
-        if done.failed > 0 {
-            first.stop().await;
-            anyhow::bail!("{} integration(s) failed their first pass", done.failed);
-        }
-        if usize::try_from(done.finished).unwrap_or(0) >= n {
-            break;
-        }
-        if started.elapsed() > FIRST_PASSES_WITHIN {
-            first.stop().await;
-            anyhow::bail!(
-                "only {} of {n} first passes finished within {} s",
-                done.finished,
-                FIRST_PASSES_WITHIN.as_secs()
-            );
-        }
-        if last_report.elapsed() > Duration::from_secs(5) {
-            progress(&format!("fleet: {} of {n} first passes", done.finished));
-            last_report = Instant::now();
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    if let Err(error) = wait_for_passes(store, since, n, "first passes").await {
+        first.stop().await;
+        return Err(error);
     }
     let took = started.elapsed().as_secs_f64();
     let requests = kombo_requests(sandbox) - requests_before;
@@ -375,7 +351,17 @@ async fn capacity(
         make_everything_due(store).await?;
         let warm_from = chrono::Utc::now();
         let first = Replica::start(database, &sandbox, "fleet-a").await?;
-        wait_until_each_passed_since(store, warm_from, scale.integrations).await?;
+        if let Err(error) = wait_for_passes(
+            store,
+            warm_from,
+            scale.integrations,
+            "passes over the new sandbox",
+        )
+        .await
+        {
+            first.stop().await;
+            return Err(error);
+        }
         progress(&format!(
             "fleet: capacity for {} s, one replica (Kombo's limit out of the way)",
             scale.capacity_for.as_secs()
@@ -424,29 +410,45 @@ async fn capacity(
 }
 
 /// Waits (at most [`FIRST_PASSES_WITHIN`]) until each of the `n` integrations has finished a
-/// pass since `since`.
-async fn wait_until_each_passed_since(
+/// pass since `since`, showing progress every 5 s; an integration that failed its pass ends
+/// the wait with an error.
+async fn wait_for_passes(
     store: &Store,
     since: chrono::DateTime<chrono::Utc>,
     n: usize,
+    what: &str,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    while started.elapsed() < FIRST_PASSES_WITHIN {
-        let passed = store
-            .list_integrations()
-            .await?
-            .iter()
-            .filter(|record| record.last_pass_finished_at.is_some_and(|at| at >= since))
-            .count();
-        if passed >= n {
+    let mut last_report = Instant::now();
+    loop {
+        let done = Progress::find_by_statement(Statement::from_sql_and_values(
+            store.connection().get_database_backend(),
+            "SELECT COUNT(*) FILTER (WHERE last_pass_finished_at >= $1) AS finished, \
+             COUNT(last_error) AS failed FROM integrations",
+            [since.into()],
+        ))
+        .one(store.connection())
+        .await?
+        .context("a row")?;
+        if done.failed > 0 {
+            anyhow::bail!("{} integration(s) failed a pass", done.failed);
+        }
+        if usize::try_from(done.finished).unwrap_or(0) >= n {
             return Ok(());
+        }
+        if started.elapsed() > FIRST_PASSES_WITHIN {
+            anyhow::bail!(
+                "only {} of {n} {what} finished within {} s",
+                done.finished,
+                FIRST_PASSES_WITHIN.as_secs()
+            );
+        }
+        if last_report.elapsed() > Duration::from_secs(5) {
+            progress(&format!("fleet: {} of {n} {what}", done.finished));
+            last_report = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    anyhow::bail!(
-        "not every integration passed within {} s",
-        FIRST_PASSES_WITHIN.as_secs()
-    )
 }
 
 /// Every integration due now, and again as soon as each pass ends: the scheduler claims

@@ -15,6 +15,7 @@ use kombo_sandbox::{
 };
 
 use crate::database::BenchDatabase;
+use crate::job_funnel::CALLS;
 use crate::report::{Figure, format_value, progress};
 use crate::{fair_copy, memory, raw_copy, rig};
 
@@ -33,10 +34,9 @@ const COPY_RUNS: usize = 3;
 const IDLE_PASSES: usize = 9;
 /// From this many applications on, the first pass is also held to an absolute rate.
 const LARGE_SCALE: u64 = 100_000;
-/// Calls of the integration's funnel timed after the first pass; the figure is the median.
-const FUNNEL_CALLS: usize = 5;
 
-/// Runs figures 1, 2, 4 and 6 with `applications` in the large integration.
+/// Runs figures 1, 2 and 4, and figure 8's whole-integration funnel, with `applications` in the
+/// large integration.
 pub(crate) async fn run(admin_url: &str, applications: usize) -> anyhow::Result<Vec<Figure>> {
     let database = BenchDatabase::create(admin_url).await?;
     let result = measure(&database, applications).await;
@@ -202,9 +202,9 @@ async fn measure(database: &BenchDatabase, applications: usize) -> anyhow::Resul
     Ok(figures)
 }
 
-/// Figure 8: the funnel of the integration just ingested (all its jobs, stages grouped by
+/// Figure 8's report: the funnel of the integration just ingested (all its jobs, stages grouped by
 /// name), computed by the store in SQL over every application and stage visit: the median of
-/// [`FUNNEL_CALLS`] calls, after one untimed call.
+/// [`crate::job_funnel::CALLS`] calls, after one untimed call.
 async fn funnel(
     store: &adapters_postgres::Store,
     integration: &IntegrationId,
@@ -214,16 +214,9 @@ async fn funnel(
         integration: Some(integration.clone()),
         ..domain::FunnelQuery::default()
     };
-    let first = store.funnel(&query).await?;
-    let mut times = Vec::new();
-    for _ in 0..FUNNEL_CALLS {
-        let started = Instant::now();
-        store.funnel(&query).await?;
-        times.push(started.elapsed());
-    }
-    let time = median(times).as_secs_f64() * 1000.0;
+    let (first, time) = crate::job_funnel::timed(store, &query).await?;
     progress(&format!(
-        "funnel: {} applications in {} stage groups, {time:.1} ms (median of {FUNNEL_CALLS})",
+        "funnel: {} applications in {} stage groups, {time:.1} ms (median of {CALLS})",
         first.applications.total,
         first.stages.len()
     ));
@@ -232,7 +225,7 @@ async fn funnel(
         "8 funnel",
         format!(
             "a whole integration's funnel over {ingested} applications (100 per job), median of \
-             {FUNNEL_CALLS}"
+             {CALLS}"
         ),
         time,
         "ms",

@@ -7,20 +7,21 @@
 //! they were first seen in. The figure is the median of
 //! [`CALLS`] calls of `Store::funnel` for that job, after one untimed call.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context;
 use domain::sync::PassMode;
-use domain::{FunnelQuery, JobId};
+use domain::{Funnel, FunnelQuery, JobId};
 use kombo_sandbox::{AtsProfile, IntegrationConfig, Sandbox, SandboxConfig};
 
 use crate::database::BenchDatabase;
 use crate::report::{Figure, progress};
 use crate::rig;
+use crate::stats::Latencies;
 
 const INTEGRATION: &str = "bench-funnel-greenhouse";
-/// Timed calls; the figure is their median.
-const CALLS: usize = 5;
+/// Timed calls of a funnel; the figure is their median.
+pub(crate) const CALLS: usize = 5;
 /// Rounds of sandbox changes, each followed by an incremental pass.
 const HISTORY_ROUNDS: usize = 3;
 /// The design's target.
@@ -93,15 +94,7 @@ async fn time_funnel(
         job: Some(job),
         ..FunnelQuery::default()
     };
-    let first = store.funnel(&query).await?;
-    let mut times: Vec<Duration> = Vec::with_capacity(CALLS);
-    for _ in 0..CALLS {
-        let started = Instant::now();
-        store.funnel(&query).await?;
-        times.push(started.elapsed());
-    }
-    times.sort();
-    let median = times[CALLS / 2].as_secs_f64() * 1000.0;
+    let (first, median) = timed(store, &query).await?;
     let closed: u64 = first.stages.iter().map(|stage| stage.completed_stays).sum();
     progress(&format!(
         "job funnel: {} applications, {} stages, {closed} completed stays: {median:.1} ms \
@@ -122,4 +115,20 @@ async fn time_funnel(
         )
         .judged("< 200 ms", median < TARGET_MS),
     ])
+}
+
+/// The funnel of `query`, and the median time of [`CALLS`] calls in milliseconds, after one
+/// untimed call (whose answer is returned).
+pub(crate) async fn timed(
+    store: &adapters_postgres::Store,
+    query: &FunnelQuery,
+) -> anyhow::Result<(Funnel, f64)> {
+    let first = store.funnel(query).await?;
+    let mut times = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let started = Instant::now();
+        store.funnel(query).await?;
+        times.push(started.elapsed());
+    }
+    Ok((first, Latencies::new(times).percentile_ms(50.0)))
 }
