@@ -15,6 +15,7 @@ use domain::{CohortCounts, Funnel, FunnelQuery, FunnelStage, IntegrationId, JobI
 use sea_orm::{FromQueryResult, Value};
 
 use crate::error::OrStoreError;
+use crate::funnel_summed::FUNNEL_EXACT_BELOW;
 use crate::store::{Backend, Store};
 
 /// The shared beginning of the three statements, with its bound values, and what the scope
@@ -100,10 +101,20 @@ fn seconds(ms: i64) -> i64 {
 
 impl Store {
     /// The funnel of one job, of an integration's jobs, or of every integration's, over the
-    /// applications created in the query's window. The query is taken as it is: a window that
-    /// ends before it starts holds no application (callers refuse it with
-    /// [`FunnelQuery::check`]).
+    /// applications created in the query's window: from the totals kept at write time when the
+    /// cohort holds at least [`FUNNEL_EXACT_BELOW`] applications, else (or where the totals cannot
+    /// tell) computed exactly from the stays. The query is taken as it is: a window that ends
+    /// before it starts holds no application (callers refuse it with [`FunnelQuery::check`]).
     pub async fn funnel(&self, query: &FunnelQuery) -> Result<Funnel, StoreError> {
+        match self.funnel_from_totals(query, FUNNEL_EXACT_BELOW).await? {
+            Some(funnel) => Ok(funnel),
+            None => self.exact_funnel(query).await,
+        }
+    }
+
+    /// The funnel computed from the stored stays, with exact percentiles, whatever the size
+    /// of the cohort.
+    pub async fn exact_funnel(&self, query: &FunnelQuery) -> Result<Funnel, StoreError> {
         let scope = self.funnel_scope(query);
         let cohort = CohortRow::find_by_statement(self.statement(
             format!("{} {}", scope.ctes, cohort_sql(&scope)),
@@ -262,7 +273,7 @@ impl Store {
 
     /// An expression of a timestamp column or parameter that compares as time. SQLite keeps
     /// timestamps as RFC 3339 text; `julianday` reads it whatever its precision or offset.
-    fn instant(&self, expression: &str) -> String {
+    pub(crate) fn instant(&self, expression: &str) -> String {
         match self.backend {
             Backend::Postgres => expression.to_owned(),
             Backend::Sqlite => format!("julianday({expression})"),

@@ -13,6 +13,8 @@ pub mod entity;
 mod error;
 mod feed;
 mod funnel;
+mod funnel_summed;
+mod funnel_totals;
 mod idempotency;
 mod integrations;
 pub(crate) mod migration;
@@ -31,6 +33,7 @@ mod visits;
 mod webhooks;
 
 pub use console::{ConsoleSession, RecentEvents};
+pub use funnel_summed::FUNNEL_EXACT_BELOW;
 pub use idempotency::IdempotencyClaim;
 pub use integrations::{Claim, IntegrationRecord, NewIntegration, Registered, StatusApplied};
 pub use outbox::{

@@ -20,7 +20,7 @@ use crate::store::{Backend, Store};
 const CHECK_EVERY: u64 = 10_000;
 
 /// The tables a pass fills, whose statistics are looked at.
-const SYNC_TABLES: [&str; 3] = ["applications", "stage_visits", "events"];
+const SYNC_TABLES: [&str; 4] = ["applications", "stage_visits", "events", "funnel_totals"];
 
 /// How many application rows this process has written, and when to look next.
 #[derive(Debug)]

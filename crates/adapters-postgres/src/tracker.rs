@@ -1,7 +1,7 @@
 //! The domain's `TrackerStore`: sync state, pipelines, atomic page application, held
 //! deletions and pass bookkeeping.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
 use domain::detect::StageEntry;
@@ -21,6 +21,7 @@ use sea_orm::{
 use crate::entity::{application, held_change, integration};
 use crate::error::OrStoreError;
 use crate::feed::CHUNK;
+use crate::funnel_totals;
 use crate::pipelines::{load_pipelines, save_pipelines};
 use crate::rows::{application_from_row, application_row, enum_text, from_json, to_json};
 use crate::store::{Backend, Store, application_probe, execute, json_ids};
@@ -242,9 +243,22 @@ impl TrackerStore for Store {
             events.extend(held.events);
             entries.extend(held.stage_entry);
         }
+        let touched = touched_ids(&states, &entries);
+        let before = self.funnel_members(&tx, integration, &touched).await?;
         upsert_applications(&tx, &states).await?;
         drop_held(&tx, integration, &states).await?;
         self.record_visits(&tx, integration, &entries).await?;
+        self.update_funnel_totals(
+            &tx,
+            FunnelWrite {
+                integration,
+                touched: &touched,
+                before: &before,
+                states: &states,
+                entries: &entries,
+            },
+        )
+        .await?;
         let appended = self.append_in(&tx, &events).await?;
         tx.commit().await.or_store_error()?;
         self.announce(appended.head);
@@ -324,10 +338,23 @@ impl Store {
     ) -> Result<AppliedPage, StoreError> {
         let integration = &changes.integration_id;
         save_pipelines(&tx, integration, &changes.pipelines).await?;
+        let touched = touched_ids(&changes.applications, &changes.stage_entries);
+        let before = self.funnel_members(&tx, integration, &touched).await?;
         upsert_applications(&tx, &changes.applications).await?;
         drop_held(&tx, integration, &changes.applications).await?;
         self.record_visits(&tx, integration, &changes.stage_entries)
             .await?;
+        self.update_funnel_totals(
+            &tx,
+            FunnelWrite {
+                integration,
+                touched: &touched,
+                before: &before,
+                states: &changes.applications,
+                entries: &changes.stage_entries,
+            },
+        )
+        .await?;
         hold(&tx, integration, &changes.held).await?;
         let appended = self.append_in(&tx, &changes.events).await?;
         tx.commit().await.or_store_error()?;
@@ -400,6 +427,77 @@ impl Store {
             return Err(StoreError::UnknownIntegration(id.clone()));
         }
         Ok(())
+    }
+}
+
+/// A write of applications and stays, for the funnel totals.
+struct FunnelWrite<'a> {
+    integration: &'a IntegrationId,
+    touched: &'a [String],
+    /// The touched applications as stored before the write.
+    before: &'a funnel_totals::Members,
+    states: &'a [TrackedApplication],
+    entries: &'a [StageEntry],
+}
+
+/// The applications a write touches: those it stores and those whose stays it records.
+fn touched_ids(states: &[TrackedApplication], entries: &[StageEntry]) -> Vec<String> {
+    let ids: BTreeSet<&str> = states
+        .iter()
+        .map(|state| state.id.as_str())
+        .chain(entries.iter().map(|entry| entry.application_id.as_str()))
+        .collect();
+    ids.into_iter().map(str::to_owned).collect()
+}
+
+impl Store {
+    /// The touched applications as the funnel totals read them, before a write.
+    async fn funnel_members<C: ConnectionTrait>(
+        &self,
+        tx: &C,
+        integration: &IntegrationId,
+        touched: &[String],
+    ) -> Result<funnel_totals::Members, StoreError> {
+        let ids: Vec<&str> = touched.iter().map(String::as_str).collect();
+        funnel_totals::read_members(tx, self.backend, integration.as_str(), &ids).await
+    }
+
+    /// Adds to the funnel totals what the write changed of the touched applications. Those
+    /// stored before it are read again; those it stored for the first time are taken from the
+    /// write itself.
+    async fn update_funnel_totals<C: ConnectionTrait>(
+        &self,
+        tx: &C,
+        write: FunnelWrite<'_>,
+    ) -> Result<(), StoreError> {
+        let stored: HashSet<&str> = write
+            .before
+            .iter()
+            .map(|(member, _)| member.application_id.as_str())
+            .collect();
+        let mut latest: HashMap<&str, &TrackedApplication> = HashMap::new();
+        for state in write.states {
+            latest.insert(state.id.as_str(), state);
+        }
+        let mut entries: HashMap<&str, Vec<&StageEntry>> = HashMap::new();
+        for entry in write.entries {
+            entries
+                .entry(entry.application_id.as_str())
+                .or_default()
+                .push(entry);
+        }
+        let (first, again): (Vec<&String>, Vec<&String>) = write
+            .touched
+            .iter()
+            .partition(|id| !stored.contains(id.as_str()) && latest.contains_key(id.as_str()));
+        let again: Vec<String> = again.into_iter().cloned().collect();
+        let mut after = self.funnel_members(tx, write.integration, &again).await?;
+        for id in first {
+            let entries = entries.get(id.as_str()).map_or(&[][..], Vec::as_slice);
+            after.push(funnel_totals::first_written(latest[id.as_str()], entries));
+        }
+        let deltas = funnel_totals::difference(write.before, &after);
+        funnel_totals::add_totals(tx, self.backend, deltas).await
     }
 }
 

@@ -27,7 +27,7 @@ pub enum Command {
     /// Runs the HTTP API and the workers (sync and webhook delivery) until SIGINT or SIGTERM.
     Serve,
     /// Applies pending database migrations, then exits.
-    Migrate,
+    Migrate(MigrateArgs),
     /// Runs one sync pass for one integration in the foreground, with progress and a summary,
     /// under the integration's lease (refused, naming the holder, while another process syncs it).
     Sync(SyncArgs),
@@ -46,6 +46,14 @@ pub enum Command {
     /// Prints the OpenAPI document of the HTTP API.
     #[command(hide = true)]
     Openapi,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Then recount the funnel totals from the stored applications and stays: after an upgrade
+    /// during which replicas of a version without them (before 2026-12-05) kept writing.
+    #[arg(long)]
+    pub recount_funnel_totals: bool,
 }
 
 #[derive(Debug, Subcommand)]

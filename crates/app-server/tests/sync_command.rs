@@ -4,6 +4,8 @@
 mod common;
 
 use std::process::Command;
+
+use sea_orm::ConnectionTrait as _;
 use std::time::Duration;
 
 use adapters_postgres::{Claim, NewIntegration};
@@ -106,5 +108,47 @@ async fn a_sync_on_demand_takes_the_lease_and_names_the_holder_when_taken() {
         "the command claimed the lease anew"
     );
     assert!(record.last_full_pass_at.is_some());
+
+    // The pass kept the funnel totals; `migrate --recount-funnel-totals` recounts them the same
+    // from the applications and stays.
+    let kept = funnel_totals(&store).await;
+    assert!(kept.0 > 0, "the pass kept funnel totals");
+    store
+        .connection()
+        .execute_unprepared("DELETE FROM funnel_totals")
+        .await
+        .unwrap();
+    let recounted = tokio::task::spawn_blocking({
+        let mut command = stagewatch(&database.url, &sandbox.base_url(), sandbox.api_key());
+        command.args(["migrate", "--recount-funnel-totals"]);
+        move || command.output().expect("run stagewatch")
+    })
+    .await
+    .unwrap();
+    assert!(
+        recounted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&recounted.stderr)
+    );
+    assert!(String::from_utf8_lossy(&recounted.stdout).contains("funnel totals recounted"));
+    assert_eq!(funnel_totals(&store).await, kept);
     sandbox.shutdown().await;
+}
+
+/// The number of funnel totals and their sum.
+async fn funnel_totals(store: &adapters_postgres::Store) -> (i64, i64) {
+    let row = store
+        .connection()
+        .query_one_raw(sea_orm::Statement::from_string(
+            store.connection().get_database_backend(),
+            "SELECT COUNT(*) AS rows_kept, COALESCE(SUM(n), 0) AS total FROM funnel_totals \
+             WHERE n <> 0",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        row.try_get("", "rows_kept").unwrap(),
+        row.try_get("", "total").unwrap(),
+    )
 }

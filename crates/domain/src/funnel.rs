@@ -16,7 +16,8 @@
 //!   came back). `reached`: applications that entered this stage or any later one, so a
 //!   skipped stage counts as passed.
 //! - Time in stage: per application, the sum of its closed stays there whose entry and exit are
-//!   both known; `median_seconds` and `p90_seconds` are nearest-rank percentiles of those sums.
+//!   both known; `median_seconds` and `p90_seconds` are nearest-rank percentiles of those sums
+//!   (a store may read them from buckets for a large cohort, and says how close they are).
 //! - Deleted applications count in `entered`, `reached` and the times (that history happened)
 //!   but not in `current`, `hired`, `declined` nor the rejection reasons.
 

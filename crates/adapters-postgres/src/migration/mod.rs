@@ -10,6 +10,7 @@ mod m20261202_600000_endpoint_previous_secret;
 mod m20261203_000100_console_sessions;
 mod m20261204_000100_job_index_led_by_job;
 mod m20261204_000200_pending_deliveries_index;
+mod m20261205_000100_funnel_totals;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000100_console_sessions::Migration),
             Box::new(m20261204_000100_job_index_led_by_job::Migration),
             Box::new(m20261204_000200_pending_deliveries_index::Migration),
+            Box::new(m20261205_000100_funnel_totals::Migration),
         ]
     }
 }

@@ -17,7 +17,7 @@ use crate::support::{TestDb, at, registered, tracked};
 
 contract!(funnel_counts_stays_reaches_times_and_outcomes);
 
-fn frontend() -> Pipeline {
+pub(crate) fn frontend() -> Pipeline {
     let mut applied = fixture_stage("fe-applied", Some(0));
     applied.name = Some(" applied ".into());
     let mut onsite = fixture_stage("fe-onsite", Some(1));
@@ -30,7 +30,7 @@ fn frontend() -> Pipeline {
     }
 }
 
-fn stage_ref(id: &str) -> StageRef {
+pub(crate) fn stage_ref(id: &str) -> StageRef {
     StageRef {
         stage_id: domain::StageId::parse(id).unwrap(),
         name: None,
@@ -115,7 +115,7 @@ fn name(n: &str) -> Option<String> {
     Some(n.to_owned())
 }
 
-async fn seed(store: &Store) -> (IntegrationId, IntegrationId) {
+pub(crate) async fn seed(store: &Store) -> (IntegrationId, IntegrationId) {
     let acme = registered(store, "acme").await;
     let globex = registered(store, "globex").await;
     store

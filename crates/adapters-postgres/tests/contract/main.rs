@@ -6,6 +6,7 @@ mod support;
 mod feed;
 mod fencing;
 mod funnel;
+mod funnel_totals;
 mod integrations;
 mod leases;
 mod migrations;

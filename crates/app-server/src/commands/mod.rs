@@ -34,7 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             telemetry::init_tracing(&settings.log);
             match command {
                 Command::Serve => serve::run(settings).await,
-                Command::Migrate => migrate::run(&settings).await,
+                Command::Migrate(args) => migrate::run(&settings, &args).await,
                 Command::Sync(args) => sync::run(&settings, &args).await,
                 Command::Integrations(command) => integrations::run(&settings, command).await,
                 Command::Config(_) | Command::Demo(_) | Command::ApiKey(_) | Command::Openapi => {

@@ -72,7 +72,8 @@ pub struct FunnelStageView {
     /// none reached this one.
     pub conversion_to_next: Option<f64>,
     /// Nearest-rank median of the time per application here (the sum of its closed stays
-    /// whose entry and exit are known), in whole seconds.
+    /// whose entry and exit are known), in whole seconds. Exact for a cohort of fewer than
+    /// 2 000 applications; for a larger one read from buckets, within 1.6 %.
     pub median_seconds: Option<i64>,
     /// Nearest-rank 90th percentile of the same times.
     pub p90_seconds: Option<i64>,
