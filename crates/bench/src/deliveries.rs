@@ -17,12 +17,14 @@ use app_server::wiring;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use domain::event::{ApplicationRef, Direction, IntegrationRef, JobRef, StageChange};
+use domain::sync::PassMode;
 use domain::{
     ApplicationId, CandidateId, ChangeEvent, EventId, EventKind, IntegrationId, JobId, RemoteId,
     StageId, StageRef,
 };
+use kombo_sandbox::{AtsProfile, IntegrationConfig, RunningSandbox, Sandbox, SandboxConfig};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -39,9 +41,12 @@ const EVENTS_PER_APPEND: usize = 50;
 /// Every delivery of one endpoint count must be received within this long of the first append;
 /// a run that takes longer is an error, not a number.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(120);
+/// How often a long wait says how far it got.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// How often the wait looks for a failed attempt in the outbox.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 const INTEGRATION: &str = "bench-deliveries-greenhouse";
+const PASS_INTEGRATION: &str = "bench-deliveries-pass-greenhouse";
 
 /// Measures deliveries per second with 1, 10 and 100 endpoints, `deliveries` (event ×
 /// endpoint) deliveries each, on a database of its own.
@@ -91,6 +96,163 @@ pub(crate) async fn run(admin_url: &str, deliveries: usize) -> anyhow::Result<Ve
     .await;
     database.drop_database().await?;
     result
+}
+
+/// The outbox during a first full pass of `applications` (100 per job) with one endpoint
+/// registered: every event the pass appends is delivered by the product's worker while the pass
+/// runs and after it; timed from each event's detection to its first receipt.
+pub(crate) async fn run_during_pass(
+    admin_url: &str,
+    applications: usize,
+) -> anyhow::Result<Vec<Figure>> {
+    let database = BenchDatabase::create(admin_url).await?;
+    let result = async {
+        let store = database.store(10).await?;
+        let outbox = Database::connect(&database.url)
+            .await
+            .context("could not open a connection for the outbox checks")?;
+        let receiver = Receiver::start().await?;
+        let mut settings = Settings::default();
+        settings.webhooks.allow_private_urls = true;
+        let deliverer = Deliverer::new(store.clone(), wiring::clock(), &settings)?;
+        let shutdown = CancellationToken::new();
+        let worker = tokio::spawn(deliverer.run(shutdown.clone()));
+        let sandbox = Sandbox::start(
+            SandboxConfig::new("bench-outbox-key")
+                .with_seed(43)
+                .with_integration(
+                    IntegrationConfig::new(PASS_INTEGRATION, "greenhouse", AtsProfile::Full)
+                        .with_jobs(applications.div_ceil(100).max(1), 100),
+                )
+                .with_remote_data()
+                .with_manual_clock(),
+        )
+        .await?;
+        let measured = during_pass(&store, &outbox, &receiver, &sandbox, applications).await;
+        shutdown.cancel();
+        let _ = worker.await;
+        receiver.stop().await;
+        sandbox.shutdown().await;
+        measured
+    }
+    .await;
+    database.drop_database().await?;
+    result
+}
+
+async fn during_pass(
+    store: &Store,
+    outbox: &DatabaseConnection,
+    receiver: &Receiver,
+    sandbox: &RunningSandbox,
+    applications: usize,
+) -> anyhow::Result<Vec<Figure>> {
+    store
+        .create_endpoint(
+            &NewEndpoint {
+                url: format!("http://{}/hooks/0", receiver.address),
+                description: Some("bench endpoint during a first pass".to_owned()),
+                event_types: Vec::new(),
+                secret: generate_secret(),
+            },
+            Utc::now(),
+        )
+        .await?;
+    let sync = rig::sync_service(rig::kombo_client(sandbox)?, store);
+    let integration = rig::register(store, PASS_INTEGRATION).await?;
+    let lease = rig::claim(store, &integration).await?;
+    progress(&format!(
+        "deliveries: a first pass of {applications} applications with one endpoint"
+    ));
+    let started = Instant::now();
+    sync.run_pass(&integration, lease, PassMode::Full, &())
+        .await?;
+    let pass_took = started.elapsed();
+    let expected = usize::try_from(store.feed_head().await?)?;
+    // The drain may take far longer than the pass: bounded by the number of events.
+    let give_up_after = GIVE_UP_AFTER + Duration::from_millis(10) * u32::try_from(expected)?;
+    progress(&format!(
+        "deliveries: the pass appended {expected} events in {} s; waiting for their deliveries",
+        format_value(pass_took.as_secs_f64())
+    ));
+    let mut received = receiver.subscribe();
+    let mut last_report = Instant::now();
+    loop {
+        if *received.borrow() >= expected {
+            break;
+        }
+        if last_report.elapsed() >= PROGRESS_EVERY {
+            last_report = Instant::now();
+            progress(&format!(
+                "deliveries: {} of {expected} received",
+                *received.borrow()
+            ));
+        }
+        check_no_failed_attempt(outbox).await?;
+        if started.elapsed() > give_up_after {
+            anyhow::bail!(
+                "{} of {expected} deliveries received within {} s",
+                *received.borrow(),
+                give_up_after.as_secs()
+            );
+        }
+        let _ = tokio::time::timeout(CHECK_EVERY, received.changed()).await;
+    }
+    let drained = started.elapsed();
+    check_no_failed_attempt(outbox).await?;
+    let detected = outbox
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT event_id, detected_at FROM events",
+        ))
+        .await?;
+    let received_at = receiver.received_at();
+    let mut lags = Vec::with_capacity(detected.len());
+    for row in detected {
+        let id: String = row.try_get("", "event_id")?;
+        let at: DateTime<Utc> = row.try_get("", "detected_at")?;
+        let got = received_at
+            .get(&id)
+            .with_context(|| format!("event {id} was not delivered"))?;
+        lags.push((*got - at).to_std().unwrap_or_default());
+    }
+    let lags = Latencies::new(lags);
+    let (p50, p99) = (lags.percentile_ms(50.0), lags.percentile_ms(99.0));
+    progress(&format!(
+        "deliveries: the pass took {} s; all {expected} events delivered {} s after it began; \
+         lag p50 {} ms, p99 {} ms",
+        format_value(pass_took.as_secs_f64()),
+        format_value(drained.as_secs_f64()),
+        format_value(p50),
+        format_value(p99)
+    ));
+    let what = format!("during a first pass of {applications} applications, one endpoint");
+    Ok(vec![
+        Figure::reported(
+            "7 webhooks",
+            format!("{what}: the pass, then every one of its {expected} events delivered"),
+            drained.as_secs_f64(),
+            "s",
+        ),
+        Figure::reported(
+            "7 webhooks",
+            format!("{what}: the pass alone"),
+            pass_took.as_secs_f64(),
+            "s",
+        ),
+        Figure::reported(
+            "7 webhooks",
+            format!("outbox lag {what}, detection to receipt, p50"),
+            p50,
+            "ms",
+        ),
+        Figure::reported(
+            "7 webhooks",
+            format!("outbox lag {what}, detection to receipt, p99"),
+            p99,
+            "ms",
+        ),
+    ])
 }
 
 /// One endpoint count.
@@ -287,27 +449,30 @@ impl Round<'_> {
         }
     }
 
-    /// An attempt that did not get the receiver's 200 is an error of the run.
     async fn check_no_failed_attempt(&self) -> anyhow::Result<()> {
-        let row = self
-            .outbox
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SELECT count(*) AS failed, min(coalesce(error, 'status ' || status_code::text)) \
-                 AS why FROM webhook_attempts WHERE status_code IS DISTINCT FROM 200",
-            ))
-            .await?
-            .context("a count has a row")?;
-        let failed: i64 = row.try_get("", "failed")?;
-        if failed > 0 {
-            let why: Option<String> = row.try_get("", "why")?;
-            anyhow::bail!(
-                "{failed} delivery attempt(s) failed, e.g.: {}",
-                why.unwrap_or_default()
-            );
-        }
-        Ok(())
+        check_no_failed_attempt(self.outbox).await
     }
+}
+
+/// An attempt that did not get the receiver's 200 is an error of the run.
+async fn check_no_failed_attempt(outbox: &DatabaseConnection) -> anyhow::Result<()> {
+    let row = outbox
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT count(*) AS failed, min(coalesce(error, 'status ' || status_code::text)) \
+             AS why FROM webhook_attempts WHERE status_code IS DISTINCT FROM 200",
+        ))
+        .await?
+        .context("a count has a row")?;
+    let failed: i64 = row.try_get("", "failed")?;
+    if failed > 0 {
+        let why: Option<String> = row.try_get("", "why")?;
+        anyhow::bail!(
+            "{failed} delivery attempt(s) failed, e.g.: {}",
+            why.unwrap_or_default()
+        );
+    }
+    Ok(())
 }
 
 /// The product's webhook receiver on loopback: answers 200 to every POST on
@@ -322,7 +487,8 @@ struct Receiver {
 
 #[derive(Debug, Default)]
 struct Receipts {
-    first: HashMap<(u32, String), Instant>,
+    /// When each (endpoint, `webhook-id`) first arrived, on both clocks.
+    first: HashMap<(u32, String), (Instant, DateTime<Utc>)>,
     requests: u64,
 }
 
@@ -377,13 +543,24 @@ impl Receiver {
         let lags = receipts
             .first
             .iter()
-            .filter_map(|((_, id), received)| {
+            .filter_map(|((_, id), (received, _))| {
                 appended
                     .get(id)
                     .map(|append| received.saturating_duration_since(*append))
             })
             .collect();
         (receipts.requests, lags)
+    }
+
+    /// When each event id was first received, by the wall clock (any endpoint).
+    fn received_at(&self) -> HashMap<String, DateTime<Utc>> {
+        let receipts = lock(&self.shared.receipts);
+        let mut first: HashMap<String, DateTime<Utc>> = HashMap::new();
+        for ((_, id), (_, at)) in &receipts.first {
+            let earliest = first.entry(id.clone()).or_insert(*at);
+            *earliest = (*earliest).min(*at);
+        }
+        first
     }
 
     async fn stop(self) {
@@ -399,7 +576,7 @@ async fn receive(
     // Read, so that the connection is kept for the next delivery.
     _body: axum::body::Bytes,
 ) -> StatusCode {
-    let now = Instant::now();
+    let now = (Instant::now(), Utc::now());
     let id = headers
         .get("webhook-id")
         .and_then(|value| value.to_str().ok())

@@ -30,12 +30,10 @@ pub(crate) async fn run(
     ));
     while samples.len() < changes {
         let started = Instant::now();
-        let entries = sandbox.advance(1);
-        let Some(change) = entries.iter().find(|entry| {
-            entry.change.is_transition() && entry.integration == server.integration.as_str()
-        }) else {
-            // A change with no event of its own (a candidate edit, an interview), or one in
-            // another integration: let its pass run, then try again.
+        let entries = sandbox.advance_in(server.integration.as_str(), 1);
+        let Some(change) = entries.iter().find(|entry| entry.change.is_transition()) else {
+            // A change with no event of its own (a candidate edit, an interview): let its pass
+            // run, then try again.
             tokio::time::sleep(BETWEEN_CHANGES).await;
             continue;
         };

@@ -168,6 +168,9 @@ async fn main() -> anyhow::Result<ExitCode> {
         report
             .figures
             .extend(deliveries::run(&args.postgres, scale.deliveries).await?);
+        report
+            .figures
+            .extend(deliveries::run_during_pass(&args.postgres, scale.applications).await?);
     }
     if runs(Part::Funnel) {
         report
@@ -197,8 +200,14 @@ async fn live(admin_url: &str, scale: Scale) -> anyhow::Result<Vec<Figure>> {
     let database = BenchDatabase::create(admin_url).await?;
     let result = async {
         progress("live: starting the API and the workers over 1000 applications");
-        let server =
-            LiveServer::start(database.store(10).await?, 20, 50, scale.applications).await?;
+        let server = LiveServer::start(
+            database.store(10).await?,
+            20,
+            50,
+            scale.applications,
+            scale.fleet.integrations,
+        )
+        .await?;
         let measured = async {
             let mut figures = latency::run(&server, scale.changes, "").await?;
             figures.extend(api_load::run(&server, scale.load_for).await?);
@@ -223,6 +232,22 @@ async fn live(admin_url: &str, scale: Scale) -> anyhow::Result<Vec<Figure>> {
                     "was still running after the last change"
                 }
             ));
+            // Again beside many small integrations, polled as `serve` polls them.
+            server
+                .wait_for_full_pass(&large, Duration::from_secs(600))
+                .await?;
+            progress(&format!(
+                "live: registering {} more integrations of 10 applications, each synced every \
+                 {} s",
+                scale.fleet.integrations,
+                server::FLEET_POLL.as_secs()
+            ));
+            let fleet = server.register_fleet().await?;
+            let beside = format!(
+                " with {fleet} more integrations registered (each synced every {} s)",
+                server::FLEET_POLL.as_secs()
+            );
+            figures.extend(latency::run(&server, scale.changes_under_load, &beside).await?);
             anyhow::Ok(figures)
         }
         .await;

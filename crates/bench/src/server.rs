@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use adapters_postgres::Store;
+use adapters_postgres::{NewIntegration, Store};
 use anyhow::Context;
 use app_server::config::{Secret, Settings};
 use app_server::http::{ApiParts, auth::hash_key};
@@ -12,9 +12,16 @@ use app_server::wiring;
 use app_server::worker::Scheduler;
 use domain::IntegrationId;
 use kombo_sandbox::{AtsProfile, IntegrationConfig, RunningSandbox, Sandbox, SandboxConfig};
+use sea_orm::{FromQueryResult, Statement};
 use tokio_util::sync::CancellationToken;
 
 use crate::rig;
+
+#[derive(Debug, FromQueryResult)]
+struct Done {
+    finished: i64,
+    failed: i64,
+}
 
 /// The API key the benchmark's clients send.
 pub(crate) const API_KEY: &str = "sw_bench";
@@ -23,6 +30,14 @@ const INTEGRATION: &str = "bench-live-greenhouse";
 /// called: its first pass is the load that figure 3 is measured again under.
 const LARGE: &str = "bench-live-large-greenhouse";
 
+/// In the sandbox from the start, registered only by [`LiveServer::register_fleet`]: the
+/// many small integrations that figure 3 is measured again beside.
+const FLEET_PREFIX: &str = "bench-live-fleet-";
+/// Applications of each of the fleet's integrations.
+const FLEET_APPLICATIONS: usize = 10;
+/// How often each of the fleet's integrations is synced once registered: the default.
+pub(crate) const FLEET_POLL: Duration = Duration::from_secs(30);
+
 /// The running product and its sandbox.
 #[derive(Debug)]
 pub(crate) struct LiveServer {
@@ -30,6 +45,7 @@ pub(crate) struct LiveServer {
     pub(crate) store: Store,
     pub(crate) api_url: String,
     pub(crate) integration: IntegrationId,
+    fleet: usize,
     waker: Arc<tokio::sync::Notify>,
     shutdown: CancellationToken,
     workers: tokio::task::JoinHandle<()>,
@@ -39,19 +55,32 @@ pub(crate) struct LiveServer {
 impl LiveServer {
     /// Starts everything over `store` with `jobs` × `per_job` applications, and waits for the
     /// first full pass. The sandbox also holds an integration of `large` applications (100 per
-    /// job), unregistered until [`Self::start_large_pass`].
+    /// job), unregistered until [`Self::start_large_pass`], and `fleet` integrations of ten
+    /// applications, unregistered until [`Self::register_fleet`].
     pub(crate) async fn start(
         store: Store,
         jobs: usize,
         per_job: usize,
         large: usize,
+        fleet: usize,
     ) -> anyhow::Result<Self> {
         // The sandbox must know where to post webhooks before the API, which needs the sandbox's
         // address, can start: reserve a free port first.
         let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let webhook_secret = format!("whsec-{:016x}", rand::random::<u64>());
+        let mut config = SandboxConfig::new("bench-key");
+        for number in 0..fleet {
+            config = config.with_integration(
+                IntegrationConfig::new(
+                    format!("{FLEET_PREFIX}{number:05}"),
+                    "greenhouse",
+                    AtsProfile::Full,
+                )
+                .with_jobs(1, FLEET_APPLICATIONS),
+            );
+        }
         let sandbox = Sandbox::start(
-            SandboxConfig::new("bench-key")
+            config
                 .with_seed(23)
                 .with_integration(
                     IntegrationConfig::new(INTEGRATION, "greenhouse", AtsProfile::Full)
@@ -107,6 +136,7 @@ impl LiveServer {
             store,
             api_url: format!("http://{address}"),
             integration,
+            fleet,
             waker,
             shutdown,
             workers,
@@ -140,6 +170,76 @@ impl LiveServer {
         let large = rig::register(&self.store, LARGE).await?;
         self.waker.notify_one();
         Ok(large)
+    }
+
+    /// Waits until `integration` has finished a full pass, for at most `within`.
+    pub(crate) async fn wait_for_full_pass(
+        &self,
+        integration: &IntegrationId,
+        within: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
+        loop {
+            let record = self
+                .store
+                .integration(integration)
+                .await?
+                .context("the integration is registered")?;
+            if record.last_full_pass_at.is_some() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                anyhow::bail!("{integration}'s first pass did not finish within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Registers the fleet's integrations, each synced every [`FLEET_POLL`], and waits (at most
+    /// two minutes) until each has finished its first pass; returns how many there are.
+    pub(crate) async fn register_fleet(&self) -> anyhow::Result<usize> {
+        let since = chrono::Utc::now();
+        for number in 0..self.fleet {
+            let id = IntegrationId::parse(format!("{FLEET_PREFIX}{number:05}"))?;
+            self.store
+                .register_integration(
+                    &NewIntegration {
+                        id: id.clone(),
+                        tool: id.tool().map(str::to_owned),
+                        label: None,
+                        poll_interval: Some(FLEET_POLL),
+                    },
+                    since,
+                )
+                .await?;
+        }
+        self.waker.notify_one();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let done = Done::find_by_statement(Statement::from_sql_and_values(
+                self.store.connection().get_database_backend(),
+                "SELECT COUNT(*) FILTER (WHERE last_full_pass_at IS NOT NULL) AS finished, \
+                 COUNT(last_error) AS failed FROM integrations WHERE id LIKE $1",
+                [format!("{FLEET_PREFIX}%").into()],
+            ))
+            .one(self.store.connection())
+            .await?
+            .context("a row")?;
+            if done.failed > 0 {
+                anyhow::bail!("{} of the fleet's integrations failed a pass", done.failed);
+            }
+            if usize::try_from(done.finished).unwrap_or(0) >= self.fleet {
+                return Ok(self.fleet);
+            }
+            if Instant::now() > deadline {
+                anyhow::bail!(
+                    "only {} of the fleet's {} first passes finished within two minutes",
+                    done.finished,
+                    self.fleet
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Stops the workers, the API and the sandbox.

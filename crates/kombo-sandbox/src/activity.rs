@@ -18,6 +18,11 @@ impl World {
             return None;
         }
         let integration = self.random.rng.random_range(0..self.integrations.len());
+        self.step_in(integration)
+    }
+
+    /// One random change in the integration at `integration`.
+    pub(crate) fn step_in(&mut self, integration: usize) -> Option<TruthEntry> {
         if self.integrations[integration].jobs.is_empty() {
             return None;
         }

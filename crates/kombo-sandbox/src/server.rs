@@ -273,6 +273,20 @@ impl SandboxHandle {
         entries
     }
 
+    /// Like [`Self::advance`], in one integration only (nothing for an unknown one): for
+    /// measurements that must not wait on other integrations' changes.
+    pub fn advance_in(&self, integration: &str, steps: usize) -> Vec<TruthEntry> {
+        let entries = {
+            let mut world = self.shared.world();
+            match world.by_id.get(integration).copied() {
+                Some(position) => (0..steps).filter_map(|_| world.step_in(position)).collect(),
+                None => Vec::new(),
+            }
+        };
+        self.shared.flush_notices();
+        entries
+    }
+
     /// Every change ever made in `integration`, in order (empty for an unknown integration).
     pub fn truth(&self, integration: &str) -> Vec<TruthEntry> {
         self.shared

@@ -436,3 +436,26 @@ async fn a_ticking_sandbox_moves_by_itself() {
 }
 
 const ALL_IDS: [&str; 4] = [ACME, GLOBEX, INITECH, UMBRELLA];
+
+#[tokio::test]
+async fn steps_in_one_integration_change_only_that_one() {
+    let (sandbox, _client) = start(SandboxConfig::showcase(9, 3, 10)).await;
+    let handle = sandbox.handle();
+    let before: Vec<usize> = handle
+        .integration_ids()
+        .iter()
+        .map(|id| handle.truth(id).len())
+        .collect();
+    let entries = handle.advance_in(ACME, 40);
+    assert!(!entries.is_empty());
+    assert!(entries.iter().all(|entry| entry.integration == ACME));
+    for (id, count) in handle.integration_ids().iter().zip(before) {
+        let grown = handle.truth(id).len() - count;
+        if id == ACME {
+            assert_eq!(grown, entries.len());
+        } else {
+            assert_eq!(grown, 0, "{id} changed");
+        }
+    }
+    assert!(handle.advance_in("nobody", 5).is_empty());
+}
