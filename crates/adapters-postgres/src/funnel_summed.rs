@@ -227,7 +227,7 @@ impl Store {
         to: Option<i64>,
     ) -> Result<Vec<TotalRow>, StoreError> {
         let mut values: Vec<Value> = Vec::new();
-        let mut filters = scope_filters(query, &mut values, "");
+        let mut filters = scope_filters(query, &mut values);
         if let Some(from) = from {
             values.push(from.into());
             filters.push(format!("created_day >= ${}", values.len()));
@@ -259,7 +259,7 @@ impl Store {
         to: Option<DateTime<Utc>>,
     ) -> Result<crate::funnel_totals::Members, StoreError> {
         let mut values: Vec<Value> = Vec::new();
-        let mut filters = scope_filters(query, &mut values, "");
+        let mut filters = scope_filters(query, &mut values);
         let created = self.instant("COALESCE(remote_created_at, first_seen_at)");
         for (bound, op) in [(from, ">="), (to, "<")] {
             if let Some(bound) = bound {
@@ -326,7 +326,7 @@ impl Store {
     /// The pipelines of the scope's jobs.
     async fn scope_stages(&self, query: &FunnelQuery) -> Result<Vec<StageRow>, StoreError> {
         let mut values: Vec<Value> = Vec::new();
-        let filters = scope_filters(query, &mut values, "");
+        let filters = scope_filters(query, &mut values);
         StageRow::find_by_statement(self.statement(
             format!(
                 "SELECT integration_id, job_id, stage_id, position, name, status \
@@ -589,15 +589,15 @@ fn percentile(times: &BTreeMap<i64, u64>, n: u64, percent: u64) -> Option<i64> {
 }
 
 /// `integration_id = $n` and `job_id = $m` as the query's scope has them.
-fn scope_filters(query: &FunnelQuery, values: &mut Vec<Value>, prefix: &str) -> Vec<String> {
+fn scope_filters(query: &FunnelQuery, values: &mut Vec<Value>) -> Vec<String> {
     let mut filters = vec!["1 = 1".to_owned()];
     if let Some(integration) = &query.integration {
         values.push(integration.as_str().into());
-        filters.push(format!("{prefix}integration_id = ${}", values.len()));
+        filters.push(format!("integration_id = ${}", values.len()));
     }
     if let Some(job) = &query.job {
         values.push(job.as_str().into());
-        filters.push(format!("{prefix}job_id = ${}", values.len()));
+        filters.push(format!("job_id = ${}", values.len()));
     }
     filters
 }
