@@ -90,7 +90,7 @@ struct ReasonRow {
     n: i64,
 }
 
-fn count(n: i64) -> u64 {
+pub(crate) fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or_default()
 }
 

@@ -12,16 +12,15 @@ use chrono::{DateTime, Duration, Utc};
 use domain::funnel::{TOP_REASONS, fill_conversions, nearest_rank};
 use domain::ports::StoreError;
 use domain::{CohortCounts, Funnel, FunnelQuery, FunnelStage, ReasonCount};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, Value};
+use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 
-use crate::entity::stage_visit;
 use crate::error::OrStoreError;
-use crate::feed::CHUNK;
+use crate::funnel::count;
 use crate::funnel_totals::{
     self, Member, NOW, PATH, REASON, Stay, TIME, TotalKey, bucket_seconds, contributions, day_of,
     with_stays,
 };
-use crate::store::{Backend, Store, json_ids};
+use crate::store::{Backend, Store};
 
 /// Below this many applications in the cohort a funnel is computed exactly from the stays,
 /// which is fast at that size and gives exact percentiles.
@@ -290,37 +289,11 @@ impl Store {
         let mut grouped = Vec::new();
         for (integration, members) in by_integration {
             let ids: Vec<&str> = members.iter().map(|m| m.application_id.as_str()).collect();
-            let stays = self.stays_of(&integration, &ids).await?;
+            let stays =
+                funnel_totals::read_stays(&self.db, self.backend, &integration, &ids).await?;
             grouped.extend(with_stays(members, stays));
         }
         Ok(grouped)
-    }
-
-    /// The stays of these applications of one integration.
-    async fn stays_of(&self, integration: &str, ids: &[&str]) -> Result<Vec<Stay>, StoreError> {
-        if self.backend == Backend::Postgres {
-            return Stay::find_by_statement(self.statement(
-                "SELECT v.* FROM jsonb_array_elements_text($2::jsonb) \
-                 AS wanted(id) CROSS JOIN LATERAL (SELECT application_id, stage_id, entered_at, \
-                 left_at, closed FROM stage_visits \
-                 WHERE integration_id = $1 AND application_id = wanted.id) AS v",
-                vec![integration.into(), json_ids(ids.iter().copied())],
-            ))
-            .all(&self.db)
-            .await
-            .or_store_error();
-        }
-        let mut stays = Vec::new();
-        for chunk in ids.chunks(CHUNK) {
-            let rows = stage_visit::Entity::find()
-                .filter(stage_visit::Column::IntegrationId.eq(integration))
-                .filter(stage_visit::Column::ApplicationId.is_in(chunk.iter().copied()))
-                .all(&self.db)
-                .await
-                .or_store_error()?;
-            stays.extend(rows.into_iter().map(Stay::from));
-        }
-        Ok(stays)
     }
 
     /// The pipelines of the scope's jobs.
@@ -600,8 +573,4 @@ fn scope_filters(query: &FunnelQuery, values: &mut Vec<Value>) -> Vec<String> {
         filters.push(format!("job_id = ${}", values.len()));
     }
     filters
-}
-
-fn count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or_default()
 }

@@ -24,8 +24,8 @@ use domain::TrackedApplication;
 use domain::detect::StageEntry;
 use domain::ports::StoreError;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, Statement, Value,
+    ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Statement, Value,
 };
 use sha2::{Digest, Sha256};
 
@@ -290,11 +290,7 @@ pub(crate) fn with_stays(members: Vec<Member>, stays: Vec<Stay>) -> Members {
 }
 
 fn statement(backend: Backend, sql: impl Into<String>, values: Vec<Value>) -> Statement {
-    let backend = match backend {
-        Backend::Postgres => DatabaseBackend::Postgres,
-        Backend::Sqlite => DatabaseBackend::Sqlite,
-    };
-    Statement::from_sql_and_values(backend, sql, values)
+    Statement::from_sql_and_values(backend.database_backend(), sql, values)
 }
 
 const MEMBER_COLUMNS: &str = "integration_id, application_id, job_id, current_stage_id, outcome, \
@@ -311,39 +307,21 @@ pub(crate) async fn read_members<C: ConnectionTrait>(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let (members, stays) = match backend {
-        Backend::Postgres => {
-            let members = Member::find_by_statement(statement(
-                backend,
-                format!(
-                    "SELECT a.* FROM jsonb_array_elements_text($2::jsonb) AS wanted(id) \
-                     CROSS JOIN LATERAL (SELECT {MEMBER_COLUMNS} FROM applications \
-                     WHERE integration_id = $1 AND application_id = wanted.id LIMIT 1) AS a"
-                ),
-                vec![integration.into(), json_ids(ids.iter().copied())],
-            ))
-            .all(conn)
-            .await
-            .or_store_error()?;
-            if members.is_empty() {
-                return Ok(Vec::new());
-            }
-            let stored = members.iter().map(|m| m.application_id.as_str());
-            let stays = Stay::find_by_statement(statement(
-                backend,
-                "SELECT v.* FROM jsonb_array_elements_text($2::jsonb) AS wanted(id) \
-                 CROSS JOIN LATERAL (SELECT application_id, stage_id, entered_at, left_at, closed \
-                 FROM stage_visits WHERE integration_id = $1 AND application_id = wanted.id) AS v",
-                vec![integration.into(), json_ids(stored)],
-            ))
-            .all(conn)
-            .await
-            .or_store_error()?;
-            (members, stays)
-        }
+    let members = match backend {
+        Backend::Postgres => Member::find_by_statement(statement(
+            backend,
+            format!(
+                "SELECT a.* FROM jsonb_array_elements_text($2::jsonb) AS wanted(id) \
+                 CROSS JOIN LATERAL (SELECT {MEMBER_COLUMNS} FROM applications \
+                 WHERE integration_id = $1 AND application_id = wanted.id LIMIT 1) AS a"
+            ),
+            vec![integration.into(), json_ids(ids.iter().copied())],
+        ))
+        .all(conn)
+        .await
+        .or_store_error()?,
         Backend::Sqlite => {
             let mut members = Vec::new();
-            let mut stays = Vec::new();
             for chunk in ids.chunks(CHUNK) {
                 let rows = application::Entity::find()
                     .filter(application::Column::IntegrationId.eq(integration))
@@ -351,25 +329,49 @@ pub(crate) async fn read_members<C: ConnectionTrait>(
                     .all(conn)
                     .await
                     .or_store_error()?;
-                if rows.is_empty() {
-                    continue;
-                }
-                let visits = stage_visit::Entity::find()
-                    .filter(stage_visit::Column::IntegrationId.eq(integration))
-                    .filter(
-                        stage_visit::Column::ApplicationId
-                            .is_in(rows.iter().map(|r| r.application_id.as_str())),
-                    )
-                    .all(conn)
-                    .await
-                    .or_store_error()?;
                 members.extend(rows.into_iter().map(Member::from));
-                stays.extend(visits.into_iter().map(Stay::from));
             }
-            (members, stays)
+            members
         }
     };
+    let stored: Vec<&str> = members.iter().map(|m| m.application_id.as_str()).collect();
+    let stays = read_stays(conn, backend, integration, &stored).await?;
     Ok(with_stays(members, stays))
+}
+
+/// The stays of these applications of the integration. On PostgreSQL, one index probe per id.
+pub(crate) async fn read_stays<C: ConnectionTrait>(
+    conn: &C,
+    backend: Backend,
+    integration: &str,
+    ids: &[&str],
+) -> Result<Vec<Stay>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    if backend == Backend::Postgres {
+        return Stay::find_by_statement(statement(
+            backend,
+            "SELECT v.* FROM jsonb_array_elements_text($2::jsonb) AS wanted(id) \
+             CROSS JOIN LATERAL (SELECT application_id, stage_id, entered_at, left_at, closed \
+             FROM stage_visits WHERE integration_id = $1 AND application_id = wanted.id) AS v",
+            vec![integration.into(), json_ids(ids.iter().copied())],
+        ))
+        .all(conn)
+        .await
+        .or_store_error();
+    }
+    let mut stays = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let rows = stage_visit::Entity::find()
+            .filter(stage_visit::Column::IntegrationId.eq(integration))
+            .filter(stage_visit::Column::ApplicationId.is_in(chunk.iter().copied()))
+            .all(conn)
+            .await
+            .or_store_error()?;
+        stays.extend(rows.into_iter().map(Stay::from));
+    }
+    Ok(stays)
 }
 
 /// Adds `deltas` to the totals. Rows that fall to zero stay: their keys (a day, a stage, a
@@ -443,15 +445,12 @@ pub(crate) async fn integrations_to_count<C: ConnectionTrait>(
     .collect())
 }
 
-/// Recomputes every total from the applications and their stays, an integration at a time:
-/// what a database written before the totals existed needs.
-pub(crate) async fn rebuild<C: ConnectionTrait>(
+/// Counts every stored application into the totals, an integration at a time: what a database
+/// written before the totals existed needs, once, when the migration creates their table.
+pub(crate) async fn count_all<C: ConnectionTrait>(
     conn: &C,
     backend: Backend,
 ) -> Result<(), StoreError> {
-    conn.execute_raw(statement(backend, "DELETE FROM funnel_totals", Vec::new()))
-        .await
-        .or_store_error()?;
     for integration in integrations_to_count(conn, backend).await? {
         recount(conn, backend, &integration).await?;
     }
@@ -508,16 +507,7 @@ pub(crate) async fn recount<C: ConnectionTrait>(
         };
         after = Some(last.application_id.clone());
         let ids: Vec<&str> = rows.iter().map(|m| m.application_id.as_str()).collect();
-        let mut stays = Vec::new();
-        for chunk in ids.chunks(CHUNK) {
-            let visits = stage_visit::Entity::find()
-                .filter(stage_visit::Column::IntegrationId.eq(integration_id))
-                .filter(stage_visit::Column::ApplicationId.is_in(chunk.iter().copied()))
-                .all(conn)
-                .await
-                .or_store_error()?;
-            stays.extend(visits.into_iter().map(Stay::from));
-        }
+        let stays = read_stays(conn, backend, integration_id, &ids).await?;
         applications += rows.len();
         for (member, stays) in with_stays(rows, stays) {
             let stays: Vec<&Stay> = stays.iter().collect();

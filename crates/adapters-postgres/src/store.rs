@@ -76,6 +76,24 @@ pub enum Backend {
     Sqlite,
 }
 
+impl Backend {
+    /// sea-orm's name of this database product.
+    pub(crate) fn database_backend(self) -> DatabaseBackend {
+        match self {
+            Backend::Postgres => DatabaseBackend::Postgres,
+            Backend::Sqlite => DatabaseBackend::Sqlite,
+        }
+    }
+
+    /// The product behind a sea-orm connection (the migrations' only way to know it).
+    pub(crate) fn of(backend: DatabaseBackend) -> Self {
+        match backend {
+            DatabaseBackend::Sqlite => Backend::Sqlite,
+            _ => Backend::Postgres,
+        }
+    }
+}
+
 /// The store: a cheap, cloneable handle on a connection pool.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -202,10 +220,7 @@ impl Store {
     }
 
     pub(crate) fn db_backend(&self) -> DatabaseBackend {
-        match self.backend {
-            Backend::Postgres => DatabaseBackend::Postgres,
-            Backend::Sqlite => DatabaseBackend::Sqlite,
-        }
+        self.backend.database_backend()
     }
 
     /// Tells this process's waiters that the feed grew.

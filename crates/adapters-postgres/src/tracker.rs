@@ -243,22 +243,14 @@ impl TrackerStore for Store {
             events.extend(held.events);
             entries.extend(held.stage_entry);
         }
-        let touched = touched_ids(&states, &entries);
-        let before = self.funnel_members(&tx, integration, &touched).await?;
+        let before = self
+            .funnel_before(&tx, integration, &states, &entries)
+            .await?;
         upsert_applications(&tx, &states).await?;
         drop_held(&tx, integration, &states).await?;
         self.record_visits(&tx, integration, &entries).await?;
-        self.update_funnel_totals(
-            &tx,
-            FunnelWrite {
-                integration,
-                touched: &touched,
-                before: &before,
-                states: &states,
-                entries: &entries,
-            },
-        )
-        .await?;
+        self.update_funnel_totals(&tx, integration, before, &states, &entries)
+            .await?;
         let appended = self.append_in(&tx, &events).await?;
         tx.commit().await.or_store_error()?;
         self.announce(appended.head);
@@ -338,21 +330,24 @@ impl Store {
     ) -> Result<AppliedPage, StoreError> {
         let integration = &changes.integration_id;
         save_pipelines(&tx, integration, &changes.pipelines).await?;
-        let touched = touched_ids(&changes.applications, &changes.stage_entries);
-        let before = self.funnel_members(&tx, integration, &touched).await?;
+        let before = self
+            .funnel_before(
+                &tx,
+                integration,
+                &changes.applications,
+                &changes.stage_entries,
+            )
+            .await?;
         upsert_applications(&tx, &changes.applications).await?;
         drop_held(&tx, integration, &changes.applications).await?;
         self.record_visits(&tx, integration, &changes.stage_entries)
             .await?;
         self.update_funnel_totals(
             &tx,
-            FunnelWrite {
-                integration,
-                touched: &touched,
-                before: &before,
-                states: &changes.applications,
-                entries: &changes.stage_entries,
-            },
+            integration,
+            before,
+            &changes.applications,
+            &changes.stage_entries,
         )
         .await?;
         hold(&tx, integration, &changes.held).await?;
@@ -430,73 +425,66 @@ impl Store {
     }
 }
 
-/// A write of applications and stays, for the funnel totals.
-struct FunnelWrite<'a> {
-    integration: &'a IntegrationId,
-    touched: &'a [String],
-    /// The touched applications as stored before the write.
-    before: &'a funnel_totals::Members,
-    states: &'a [TrackedApplication],
-    entries: &'a [StageEntry],
-}
-
 /// The applications a write touches: those it stores and those whose stays it records.
-fn touched_ids(states: &[TrackedApplication], entries: &[StageEntry]) -> Vec<String> {
-    let ids: BTreeSet<&str> = states
+fn touched<'a>(states: &'a [TrackedApplication], entries: &'a [StageEntry]) -> Vec<&'a str> {
+    let touched: BTreeSet<&str> = states
         .iter()
         .map(|state| state.id.as_str())
         .chain(entries.iter().map(|entry| entry.application_id.as_str()))
         .collect();
-    ids.into_iter().map(str::to_owned).collect()
+    touched.into_iter().collect()
 }
 
 impl Store {
-    /// The touched applications as the funnel totals read them, before a write.
-    async fn funnel_members<C: ConnectionTrait>(
+    /// The applications that writing `states` and `entries` touches, as the funnel totals read
+    /// them before the write.
+    async fn funnel_before<C: ConnectionTrait>(
         &self,
         tx: &C,
         integration: &IntegrationId,
-        touched: &[String],
+        states: &[TrackedApplication],
+        entries: &[StageEntry],
     ) -> Result<funnel_totals::Members, StoreError> {
-        let ids: Vec<&str> = touched.iter().map(String::as_str).collect();
-        funnel_totals::read_members(tx, self.backend, integration.as_str(), &ids).await
+        let touched = touched(states, entries);
+        funnel_totals::read_members(tx, self.backend, integration.as_str(), &touched).await
     }
 
-    /// Adds to the funnel totals what the write changed of the touched applications. Those
+    /// Adds to the funnel totals what the write of `states` and `entries` changed. Those
     /// stored before it are read again; those it stored for the first time are taken from the
     /// write itself.
     async fn update_funnel_totals<C: ConnectionTrait>(
         &self,
         tx: &C,
-        write: FunnelWrite<'_>,
+        integration: &IntegrationId,
+        before: funnel_totals::Members,
+        states: &[TrackedApplication],
+        entries: &[StageEntry],
     ) -> Result<(), StoreError> {
-        let stored: HashSet<&str> = write
-            .before
+        let stored: HashSet<&str> = before
             .iter()
             .map(|(member, _)| member.application_id.as_str())
             .collect();
         let mut latest: HashMap<&str, &TrackedApplication> = HashMap::new();
-        for state in write.states {
+        for state in states {
             latest.insert(state.id.as_str(), state);
         }
-        let mut entries: HashMap<&str, Vec<&StageEntry>> = HashMap::new();
-        for entry in write.entries {
-            entries
+        let mut entries_of: HashMap<&str, Vec<&StageEntry>> = HashMap::new();
+        for entry in entries {
+            entries_of
                 .entry(entry.application_id.as_str())
                 .or_default()
                 .push(entry);
         }
-        let (first, again): (Vec<&String>, Vec<&String>) = write
-            .touched
-            .iter()
-            .partition(|id| !stored.contains(id.as_str()) && latest.contains_key(id.as_str()));
-        let again: Vec<String> = again.into_iter().cloned().collect();
-        let mut after = self.funnel_members(tx, write.integration, &again).await?;
+        let (first, again): (Vec<&str>, Vec<&str>) = touched(states, entries)
+            .into_iter()
+            .partition(|id| !stored.contains(id) && latest.contains_key(id));
+        let mut after =
+            funnel_totals::read_members(tx, self.backend, integration.as_str(), &again).await?;
         for id in first {
-            let entries = entries.get(id.as_str()).map_or(&[][..], Vec::as_slice);
-            after.push(funnel_totals::first_written(latest[id.as_str()], entries));
+            let entries = entries_of.get(id).map_or(&[][..], Vec::as_slice);
+            after.push(funnel_totals::first_written(latest[id], entries));
         }
-        let deltas = funnel_totals::difference(write.before, &after);
+        let deltas = funnel_totals::difference(&before, &after);
         funnel_totals::add_totals(tx, self.backend, deltas).await
     }
 }

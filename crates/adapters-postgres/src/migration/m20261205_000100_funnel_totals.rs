@@ -31,11 +31,8 @@ impl MigrationTrait for Migration {
                    PRIMARY KEY (integration_id, job_id, created_day, total_key))",
             )
             .await?;
-        let backend = match manager.get_database_backend() {
-            sea_orm::DatabaseBackend::Sqlite => Backend::Sqlite,
-            _ => Backend::Postgres,
-        };
-        funnel_totals::rebuild(manager.get_connection(), backend)
+        let backend = Backend::of(manager.get_database_backend());
+        funnel_totals::count_all(manager.get_connection(), backend)
             .await
             .map_err(|error| DbErr::Custom(error.to_string()))
     }
