@@ -38,6 +38,18 @@ impl BenchDatabase {
         })
     }
 
+    /// Creates a database, runs `measure` on it, and drops it whether `measure` succeeded or
+    /// not.
+    pub(crate) async fn around<T>(
+        admin_url: &str,
+        measure: impl AsyncFnOnce(&BenchDatabase) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let database = Self::create(admin_url).await?;
+        let result = measure(&database).await;
+        database.drop_database().await?;
+        result
+    }
+
     /// Opens the store on this database and applies the migrations.
     pub(crate) async fn store(&self, max_connections: u32) -> anyhow::Result<Store> {
         Store::connect_with(StoreOptions {

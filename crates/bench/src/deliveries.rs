@@ -51,33 +51,15 @@ const PASS_INTEGRATION: &str = "bench-deliveries-pass-greenhouse";
 /// Measures deliveries per second with 1, 10 and 100 endpoints, `deliveries` (event ×
 /// endpoint) deliveries each, on a database of its own.
 pub(crate) async fn run(admin_url: &str, deliveries: usize) -> anyhow::Result<Vec<Figure>> {
-    let database = BenchDatabase::create(admin_url).await?;
-    let result = async {
-        let store = database.store(10).await?;
-        let outbox = Database::connect(&database.url)
-            .await
-            .context("could not open a connection for the outbox checks")?;
-        let integration = rig::register(&store, INTEGRATION).await?;
-        let receiver = Receiver::start().await?;
-        let mut settings = Settings::default();
-        // The receiver is on loopback; everything else is the product's default.
-        settings.webhooks.allow_private_urls = true;
-        let concurrency = settings.webhooks.concurrency;
-        let deliverer = Deliverer::new(store.clone(), wiring::clock(), &settings)?;
-        let shutdown = CancellationToken::new();
-        let worker = tokio::spawn(deliverer.run(shutdown.clone()));
-        progress(&format!(
-            "deliveries: one delivery worker ({concurrency} in flight), receiver on {}",
-            receiver.address
-        ));
+    BenchDatabase::around(admin_url, async |database| {
+        let worker = Worker::start(database).await?;
         let measured = async {
+            let integration = rig::register(&worker.store, INTEGRATION).await?;
             let mut figures = Vec::new();
             for (round, endpoints) in ENDPOINT_COUNTS.into_iter().enumerate() {
                 let events = deliveries.div_ceil(endpoints);
                 let run = Round {
-                    store: &store,
-                    outbox: &outbox,
-                    receiver: &receiver,
+                    worker: &worker,
                     integration: &integration,
                     number: round,
                     endpoints,
@@ -88,14 +70,10 @@ pub(crate) async fn run(admin_url: &str, deliveries: usize) -> anyhow::Result<Ve
             anyhow::Ok(figures)
         }
         .await;
-        shutdown.cancel();
-        let _ = worker.await;
-        receiver.stop().await;
+        worker.stop().await;
         measured
-    }
-    .await;
-    database.drop_database().await?;
-    result
+    })
+    .await
 }
 
 /// The outbox during a first full pass of `applications` (100 per job) with one endpoint
@@ -105,48 +83,138 @@ pub(crate) async fn run_during_pass(
     admin_url: &str,
     applications: usize,
 ) -> anyhow::Result<Vec<Figure>> {
-    let database = BenchDatabase::create(admin_url).await?;
-    let result = async {
+    BenchDatabase::around(admin_url, async |database| {
+        let worker = Worker::start(database).await?;
+        let measured = async {
+            let sandbox = Sandbox::start(
+                SandboxConfig::new("bench-outbox-key")
+                    .with_seed(43)
+                    .with_integration(
+                        IntegrationConfig::new(PASS_INTEGRATION, "greenhouse", AtsProfile::Full)
+                            .with_jobs(applications.div_ceil(100).max(1), 100),
+                    )
+                    .with_remote_data()
+                    .with_manual_clock(),
+            )
+            .await?;
+            let measured = during_pass(&worker, &sandbox, applications).await;
+            sandbox.shutdown().await;
+            measured
+        }
+        .await;
+        worker.stop().await;
+        measured
+    })
+    .await
+}
+
+/// The product's delivery worker with its default settings (loopback allowed) over a
+/// benchmark database, the receiver it delivers to, and a connection for the outbox checks.
+struct Worker {
+    store: Store,
+    outbox: DatabaseConnection,
+    receiver: Receiver,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    async fn start(database: &BenchDatabase) -> anyhow::Result<Self> {
         let store = database.store(10).await?;
         let outbox = Database::connect(&database.url)
             .await
             .context("could not open a connection for the outbox checks")?;
         let receiver = Receiver::start().await?;
         let mut settings = Settings::default();
+        // The receiver is on loopback; everything else is the product's default.
         settings.webhooks.allow_private_urls = true;
         let deliverer = Deliverer::new(store.clone(), wiring::clock(), &settings)?;
         let shutdown = CancellationToken::new();
-        let worker = tokio::spawn(deliverer.run(shutdown.clone()));
-        let sandbox = Sandbox::start(
-            SandboxConfig::new("bench-outbox-key")
-                .with_seed(43)
-                .with_integration(
-                    IntegrationConfig::new(PASS_INTEGRATION, "greenhouse", AtsProfile::Full)
-                        .with_jobs(applications.div_ceil(100).max(1), 100),
-                )
-                .with_remote_data()
-                .with_manual_clock(),
-        )
-        .await?;
-        let measured = during_pass(&store, &outbox, &receiver, &sandbox, applications).await;
-        shutdown.cancel();
-        let _ = worker.await;
-        receiver.stop().await;
-        sandbox.shutdown().await;
-        measured
+        let task = tokio::spawn(deliverer.run(shutdown.clone()));
+        progress(&format!(
+            "deliveries: one delivery worker ({} in flight), receiver on {}",
+            settings.webhooks.concurrency, receiver.address
+        ));
+        Ok(Self {
+            store,
+            outbox,
+            receiver,
+            shutdown,
+            task,
+        })
     }
-    .await;
-    database.drop_database().await?;
-    result
+
+    /// Waits until `expected` distinct deliveries were received, saying how far it got every
+    /// [`PROGRESS_EVERY`]; fails at the first failed attempt in the outbox, or when
+    /// `give_up_after` has passed since `started`.
+    async fn wait_for(
+        &self,
+        expected: usize,
+        started: Instant,
+        give_up_after: Duration,
+    ) -> anyhow::Result<()> {
+        let mut received = self.receiver.subscribe();
+        let mut last_report = Instant::now();
+        loop {
+            let left = give_up_after.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                anyhow::bail!(
+                    "{} of {expected} deliveries received within {} s",
+                    *received.borrow(),
+                    give_up_after.as_secs()
+                );
+            }
+            let wait = received.wait_for(|count| *count >= expected);
+            if let Ok(done) = tokio::time::timeout(left.min(CHECK_EVERY), wait).await {
+                done.context("the receiver stopped")?;
+                return Ok(());
+            }
+            self.check_no_failed_attempt().await?;
+            if last_report.elapsed() >= PROGRESS_EVERY {
+                last_report = Instant::now();
+                progress(&format!(
+                    "deliveries: {} of {expected} received",
+                    *received.borrow()
+                ));
+            }
+        }
+    }
+
+    /// An attempt that did not get the receiver's 200 is an error of the run.
+    async fn check_no_failed_attempt(&self) -> anyhow::Result<()> {
+        let row = self
+            .outbox
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT count(*) AS failed, min(coalesce(error, 'status ' || status_code::text)) \
+                 AS why FROM webhook_attempts WHERE status_code IS DISTINCT FROM 200",
+            ))
+            .await?
+            .context("a count has a row")?;
+        let failed: i64 = row.try_get("", "failed")?;
+        if failed > 0 {
+            let why: Option<String> = row.try_get("", "why")?;
+            anyhow::bail!(
+                "{failed} delivery attempt(s) failed, e.g.: {}",
+                why.unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.task.await;
+        self.receiver.stop().await;
+    }
 }
 
 async fn during_pass(
-    store: &Store,
-    outbox: &DatabaseConnection,
-    receiver: &Receiver,
+    worker: &Worker,
     sandbox: &RunningSandbox,
     applications: usize,
 ) -> anyhow::Result<Vec<Figure>> {
+    let (store, receiver) = (&worker.store, &worker.receiver);
     store
         .create_endpoint(
             &NewEndpoint {
@@ -175,32 +243,11 @@ async fn during_pass(
         "deliveries: the pass appended {expected} events in {} s; waiting for their deliveries",
         format_value(pass_took.as_secs_f64())
     ));
-    let mut received = receiver.subscribe();
-    let mut last_report = Instant::now();
-    loop {
-        if *received.borrow() >= expected {
-            break;
-        }
-        if last_report.elapsed() >= PROGRESS_EVERY {
-            last_report = Instant::now();
-            progress(&format!(
-                "deliveries: {} of {expected} received",
-                *received.borrow()
-            ));
-        }
-        check_no_failed_attempt(outbox).await?;
-        if started.elapsed() > give_up_after {
-            anyhow::bail!(
-                "{} of {expected} deliveries received within {} s",
-                *received.borrow(),
-                give_up_after.as_secs()
-            );
-        }
-        let _ = tokio::time::timeout(CHECK_EVERY, received.changed()).await;
-    }
+    worker.wait_for(expected, started, give_up_after).await?;
     let drained = started.elapsed();
-    check_no_failed_attempt(outbox).await?;
-    let detected = outbox
+    worker.check_no_failed_attempt().await?;
+    let detected = worker
+        .outbox
         .query_all_raw(Statement::from_string(
             DbBackend::Postgres,
             "SELECT event_id, detected_at FROM events",
@@ -256,11 +303,8 @@ async fn during_pass(
 }
 
 /// One endpoint count.
-#[derive(Debug)]
 struct Round<'a> {
-    store: &'a Store,
-    outbox: &'a DatabaseConnection,
-    receiver: &'a Receiver,
+    worker: &'a Worker,
     integration: &'a IntegrationId,
     /// The round's place (0, 1, 2), which keeps its events' ids apart from the others'.
     number: usize,
@@ -276,14 +320,16 @@ impl Round<'_> {
             "deliveries: {} endpoint(s), {} events, {expected} deliveries",
             self.endpoints, self.events
         ));
-        self.receiver.reset();
+        self.worker.receiver.reset();
         let started = Instant::now();
         let appended = self.append().await?;
         let appended_in = started.elapsed();
-        self.wait_for(expected, started).await?;
+        self.worker
+            .wait_for(expected, started, GIVE_UP_AFTER)
+            .await?;
         let elapsed = started.elapsed();
-        self.check_no_failed_attempt().await?;
-        let (requests, lags) = self.receiver.lags(&appended);
+        self.worker.check_no_failed_attempt().await?;
+        let (requests, lags) = self.worker.receiver.lags(&appended);
         if lags.len() != expected {
             anyhow::bail!(
                 "{} deliveries received for {expected} expected (some for events not appended)",
@@ -291,7 +337,7 @@ impl Round<'_> {
             );
         }
         for id in endpoint_ids {
-            self.store.delete_endpoint(&id).await?;
+            self.worker.store.delete_endpoint(&id).await?;
         }
         let lags = Latencies::new(lags);
         let seconds = elapsed.as_secs_f64();
@@ -340,10 +386,11 @@ impl Round<'_> {
         let mut ids = Vec::with_capacity(self.endpoints);
         for number in 0..self.endpoints {
             let endpoint = self
+                .worker
                 .store
                 .create_endpoint(
                     &NewEndpoint {
-                        url: format!("http://{}/hooks/{number}", self.receiver.address),
+                        url: format!("http://{}/hooks/{number}", self.worker.receiver.address),
                         description: Some(format!("bench endpoint {number}")),
                         event_types: Vec::new(),
                         secret: generate_secret(),
@@ -371,7 +418,7 @@ impl Round<'_> {
                 appended.insert(event.id.as_str().to_owned(), at);
             }
             let count = batch.len();
-            let new = self.store.append_events(batch).await?;
+            let new = self.worker.store.append_events(batch).await?;
             anyhow::ensure!(
                 usize::try_from(new) == Ok(count),
                 "{new} of {count} events appended"
@@ -426,53 +473,6 @@ impl Round<'_> {
             }),
         })
     }
-
-    /// Waits until `expected` distinct deliveries were received, failing at the first failed
-    /// attempt in the outbox or after [`GIVE_UP_AFTER`].
-    async fn wait_for(&self, expected: usize, started: Instant) -> anyhow::Result<()> {
-        let mut received = self.receiver.subscribe();
-        loop {
-            let left = GIVE_UP_AFTER.saturating_sub(started.elapsed());
-            if left.is_zero() {
-                anyhow::bail!(
-                    "{} of {expected} deliveries received within {} s",
-                    *received.borrow(),
-                    GIVE_UP_AFTER.as_secs()
-                );
-            }
-            let wait = received.wait_for(|count| *count >= expected);
-            if let Ok(done) = tokio::time::timeout(left.min(CHECK_EVERY), wait).await {
-                done.context("the receiver stopped")?;
-                return Ok(());
-            }
-            self.check_no_failed_attempt().await?;
-        }
-    }
-
-    async fn check_no_failed_attempt(&self) -> anyhow::Result<()> {
-        check_no_failed_attempt(self.outbox).await
-    }
-}
-
-/// An attempt that did not get the receiver's 200 is an error of the run.
-async fn check_no_failed_attempt(outbox: &DatabaseConnection) -> anyhow::Result<()> {
-    let row = outbox
-        .query_one_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT count(*) AS failed, min(coalesce(error, 'status ' || status_code::text)) \
-             AS why FROM webhook_attempts WHERE status_code IS DISTINCT FROM 200",
-        ))
-        .await?
-        .context("a count has a row")?;
-    let failed: i64 = row.try_get("", "failed")?;
-    if failed > 0 {
-        let why: Option<String> = row.try_get("", "why")?;
-        anyhow::bail!(
-            "{failed} delivery attempt(s) failed, e.g.: {}",
-            why.unwrap_or_default()
-        );
-    }
-    Ok(())
 }
 
 /// The product's webhook receiver on loopback: answers 200 to every POST on

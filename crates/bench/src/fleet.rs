@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::database::BenchDatabase;
 use crate::report::{Figure, progress};
+use crate::rig;
 
 /// Kombo's rate limit in the sandbox: 200 requests per second, in 10 s windows.
 const KOMBO_LIMIT: u64 = 2_000;
@@ -63,10 +64,7 @@ pub(crate) struct FleetScale {
 const STEADY_FOR: Duration = Duration::from_secs(STEADY_POLL.as_secs() + 10);
 
 pub(crate) async fn run(admin_url: &str, scale: FleetScale) -> anyhow::Result<Vec<Figure>> {
-    let database = BenchDatabase::create(admin_url).await?;
-    let result = measure(&database, scale).await;
-    database.drop_database().await?;
-    result
+    BenchDatabase::around(admin_url, async |database| measure(database, scale).await).await
 }
 
 /// One replica: what `serve` runs for the sync, over its own pool and Kombo client.
@@ -114,12 +112,6 @@ impl Replica {
         self.shutdown.cancel();
         let _ = self.workers.await;
     }
-}
-
-#[derive(Debug, FromQueryResult)]
-struct Progress {
-    finished: i64,
-    failed: i64,
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -209,7 +201,9 @@ async fn under_kombo_limit(
     let limited_before = sandbox.handle().rate_limited_count();
     let since = chrono::Utc::now();
     let first = Replica::start(database, sandbox, "fleet-a").await?;
-    if let Err(error) = wait_for_passes(store, since, n, "first passes").await {
+    if let Err(error) =
+        rig::wait_for_passes(store, "%", since, n, "first passes", FIRST_PASSES_WITHIN).await
+    {
         first.stop().await;
         return Err(error);
     }
@@ -351,11 +345,13 @@ async fn capacity(
         make_everything_due(store).await?;
         let warm_from = chrono::Utc::now();
         let first = Replica::start(database, &sandbox, "fleet-a").await?;
-        if let Err(error) = wait_for_passes(
+        if let Err(error) = rig::wait_for_passes(
             store,
+            "%",
             warm_from,
             scale.integrations,
             "passes over the new sandbox",
+            FIRST_PASSES_WITHIN,
         )
         .await
         {
@@ -407,48 +403,6 @@ async fn capacity(
     .await;
     sandbox.shutdown().await;
     measured
-}
-
-/// Waits (at most [`FIRST_PASSES_WITHIN`]) until each of the `n` integrations has finished a
-/// pass since `since`, showing progress every 5 s; an integration that failed its pass ends
-/// the wait with an error.
-async fn wait_for_passes(
-    store: &Store,
-    since: chrono::DateTime<chrono::Utc>,
-    n: usize,
-    what: &str,
-) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let mut last_report = Instant::now();
-    loop {
-        let done = Progress::find_by_statement(Statement::from_sql_and_values(
-            store.connection().get_database_backend(),
-            "SELECT COUNT(*) FILTER (WHERE last_pass_finished_at >= $1) AS finished, \
-             COUNT(last_error) AS failed FROM integrations",
-            [since.into()],
-        ))
-        .one(store.connection())
-        .await?
-        .context("a row")?;
-        if done.failed > 0 {
-            anyhow::bail!("{} integration(s) failed a pass", done.failed);
-        }
-        if usize::try_from(done.finished).unwrap_or(0) >= n {
-            return Ok(());
-        }
-        if started.elapsed() > FIRST_PASSES_WITHIN {
-            anyhow::bail!(
-                "only {} of {n} {what} finished within {} s",
-                done.finished,
-                FIRST_PASSES_WITHIN.as_secs()
-            );
-        }
-        if last_report.elapsed() > Duration::from_secs(5) {
-            progress(&format!("fleet: {} of {n} {what}", done.finished));
-            last_report = Instant::now();
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// Every integration due now, and again as soon as each pass ends: the scheduler claims

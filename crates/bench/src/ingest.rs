@@ -38,10 +38,10 @@ const LARGE_SCALE: u64 = 100_000;
 /// Runs figures 1, 2 and 4, and figure 8's whole-integration funnel, with `applications` in the
 /// large integration.
 pub(crate) async fn run(admin_url: &str, applications: usize) -> anyhow::Result<Vec<Figure>> {
-    let database = BenchDatabase::create(admin_url).await?;
-    let result = measure(&database, applications).await;
-    database.drop_database().await?;
-    result
+    BenchDatabase::around(admin_url, async |database| {
+        measure(database, applications).await
+    })
+    .await
 }
 
 async fn measure(database: &BenchDatabase, applications: usize) -> anyhow::Result<Vec<Figure>> {

@@ -28,10 +28,10 @@ const HISTORY_ROUNDS: usize = 3;
 const TARGET_MS: f64 = 200.0;
 
 pub(crate) async fn run(admin_url: &str, applications: usize) -> anyhow::Result<Vec<Figure>> {
-    let database = BenchDatabase::create(admin_url).await?;
-    let result = measure(&database, applications).await;
-    database.drop_database().await?;
-    result
+    BenchDatabase::around(admin_url, async |database| {
+        measure(database, applications).await
+    })
+    .await
 }
 
 async fn measure(database: &BenchDatabase, applications: usize) -> anyhow::Result<Vec<Figure>> {

@@ -197,8 +197,7 @@ async fn main() -> anyhow::Result<ExitCode> {
 
 /// Figures 3 and 5, over the running product.
 async fn live(admin_url: &str, scale: Scale) -> anyhow::Result<Vec<Figure>> {
-    let database = BenchDatabase::create(admin_url).await?;
-    let result = async {
+    BenchDatabase::around(admin_url, async |database| {
         progress("live: starting the API and the workers over 1000 applications");
         let server = LiveServer::start(
             database.store(10).await?,
@@ -234,7 +233,7 @@ async fn live(admin_url: &str, scale: Scale) -> anyhow::Result<Vec<Figure>> {
             ));
             // Again beside many small integrations, polled as `serve` polls them.
             server
-                .wait_for_full_pass(&large, Duration::from_secs(600))
+                .wait_for_pass(&large, Duration::from_secs(600))
                 .await?;
             progress(&format!(
                 "live: registering {} more integrations of 10 applications, each synced every \
@@ -253,10 +252,8 @@ async fn live(admin_url: &str, scale: Scale) -> anyhow::Result<Vec<Figure>> {
         .await;
         server.stop().await;
         measured
-    }
-    .await;
-    database.drop_database().await?;
-    result
+    })
+    .await
 }
 
 #[allow(clippy::print_stdout)] // the report is the program's output

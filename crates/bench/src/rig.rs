@@ -1,8 +1,8 @@
-//! What every benchmark sets up: the sandbox's integrations registered in a store, and a Kombo
-//! client and sync service over them.
+//! What every benchmark sets up: the sandbox's integrations registered in a store, a Kombo
+//! client and sync service over them, and a wait for their passes.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use adapters_kombo::{KomboClient, KomboConfig};
 use adapters_postgres::{Claim, NewIntegration, Store};
@@ -11,6 +11,9 @@ use domain::IntegrationId;
 use domain::ports::{LeaseEpoch, SystemClock};
 use domain::sync::{SyncService, SyncSettings};
 use kombo_sandbox::RunningSandbox;
+use sea_orm::{FromQueryResult, Statement};
+
+use crate::report::progress;
 
 /// A Kombo client for the sandbox, with limits high enough that the client is never what a
 /// benchmark measures.
@@ -73,4 +76,54 @@ pub(crate) async fn register(store: &Store, id: &str) -> anyhow::Result<Integrat
         )
         .await?;
     Ok(id)
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Passes {
+    finished: i64,
+    failed: i64,
+}
+
+/// Waits (at most `within`) until `n` of the integrations whose id is `LIKE` `ids` have
+/// finished a pass since `since`, showing progress every 5 s; one of them that failed a pass
+/// ends the wait with an error.
+pub(crate) async fn wait_for_passes(
+    store: &Store,
+    ids: &str,
+    since: chrono::DateTime<chrono::Utc>,
+    n: usize,
+    what: &str,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let mut last_report = Instant::now();
+    loop {
+        let done = Passes::find_by_statement(Statement::from_sql_and_values(
+            store.connection().get_database_backend(),
+            "SELECT COUNT(*) FILTER (WHERE last_pass_finished_at >= $1) AS finished, \
+             COUNT(last_error) AS failed FROM integrations WHERE id LIKE $2",
+            [since.into(), ids.into()],
+        ))
+        .one(store.connection())
+        .await?
+        .context("a row")?;
+        if done.failed > 0 {
+            anyhow::bail!("{} integration(s) failed a pass", done.failed);
+        }
+        if usize::try_from(done.finished).unwrap_or(0) >= n {
+            return Ok(());
+        }
+        if started.elapsed() > within {
+            anyhow::bail!(
+                "only {} of {n} {what} finished within {} s",
+                done.finished,
+                within.as_secs()
+            );
+        }
+        if last_report.elapsed() > Duration::from_secs(5) {
+            progress(&format!("{} of {n} {what}", done.finished));
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

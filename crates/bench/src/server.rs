@@ -12,16 +12,9 @@ use app_server::wiring;
 use app_server::worker::Scheduler;
 use domain::IntegrationId;
 use kombo_sandbox::{AtsProfile, IntegrationConfig, RunningSandbox, Sandbox, SandboxConfig};
-use sea_orm::{FromQueryResult, Statement};
 use tokio_util::sync::CancellationToken;
 
 use crate::rig;
-
-#[derive(Debug, FromQueryResult)]
-struct Done {
-    finished: i64,
-    failed: i64,
-}
 
 /// The API key the benchmark's clients send.
 pub(crate) const API_KEY: &str = "sw_bench";
@@ -142,27 +135,35 @@ impl LiveServer {
             workers,
             api,
         };
-        server.wait_for_first_pass().await?;
+        server
+            .wait_for_pass(&server.integration, Duration::from_secs(120))
+            .await?;
         Ok(server)
     }
 
-    async fn wait_for_first_pass(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(120);
+    /// Waits (at most `within`) until `integration` has finished a pass and given its lease
+    /// back; a failed pass is an error.
+    pub(crate) async fn wait_for_pass(
+        &self,
+        integration: &IntegrationId,
+        within: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             let record = self
                 .store
-                .integration(&self.integration)
+                .integration(integration)
                 .await?
                 .context("the integration is registered")?;
             if let Some(error) = record.last_error {
-                anyhow::bail!("the first pass failed: {error:?}");
+                anyhow::bail!("{integration}'s pass failed: {error:?}");
             }
             if record.last_pass_finished_at.is_some() && record.lease_owner.is_none() {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        anyhow::bail!("the first pass did not finish within two minutes")
+        anyhow::bail!("{integration}'s first pass did not finish within {within:?}")
     }
 
     /// Registers the large integration, whose first full pass the scheduler starts at once.
@@ -170,29 +171,6 @@ impl LiveServer {
         let large = rig::register(&self.store, LARGE).await?;
         self.waker.notify_one();
         Ok(large)
-    }
-
-    /// Waits until `integration` has finished a full pass, for at most `within`.
-    pub(crate) async fn wait_for_full_pass(
-        &self,
-        integration: &IntegrationId,
-        within: Duration,
-    ) -> anyhow::Result<()> {
-        let deadline = Instant::now() + within;
-        loop {
-            let record = self
-                .store
-                .integration(integration)
-                .await?
-                .context("the integration is registered")?;
-            if record.last_full_pass_at.is_some() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                anyhow::bail!("{integration}'s first pass did not finish within {within:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
     }
 
     /// Registers the fleet's integrations, each synced every [`FLEET_POLL`], and waits (at most
@@ -214,32 +192,16 @@ impl LiveServer {
                 .await?;
         }
         self.waker.notify_one();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let done = Done::find_by_statement(Statement::from_sql_and_values(
-                self.store.connection().get_database_backend(),
-                "SELECT COUNT(*) FILTER (WHERE last_full_pass_at IS NOT NULL) AS finished, \
-                 COUNT(last_error) AS failed FROM integrations WHERE id LIKE $1",
-                [format!("{FLEET_PREFIX}%").into()],
-            ))
-            .one(self.store.connection())
-            .await?
-            .context("a row")?;
-            if done.failed > 0 {
-                anyhow::bail!("{} of the fleet's integrations failed a pass", done.failed);
-            }
-            if usize::try_from(done.finished).unwrap_or(0) >= self.fleet {
-                return Ok(self.fleet);
-            }
-            if Instant::now() > deadline {
-                anyhow::bail!(
-                    "only {} of the fleet's {} first passes finished within two minutes",
-                    done.finished,
-                    self.fleet
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        rig::wait_for_passes(
+            &self.store,
+            &format!("{FLEET_PREFIX}%"),
+            since,
+            self.fleet,
+            "first passes of the fleet",
+            Duration::from_secs(120),
+        )
+        .await?;
+        Ok(self.fleet)
     }
 
     /// Stops the workers, the API and the sandbox.
