@@ -6,6 +6,10 @@
 //! a table of measured values and targets (also written as JSON). Each benchmark runs against an
 //! in-process Kombo sandbox and a PostgreSQL database of its own, dropped afterwards.
 
+// The same allocator as the `stagewatch` binary, so that the figures measure what it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod api_load;
 mod database;
 mod deliveries;

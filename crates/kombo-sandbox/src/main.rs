@@ -1,5 +1,10 @@
 //! `kombo-sandbox`: serves a simulated Kombo ATS API on loopback and prints how to reach it.
 
+// Rendering pages makes many small short-lived allocations, where mimalloc is much cheaper than
+// glibc's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
