@@ -27,13 +27,12 @@ impl BenchDatabase {
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
             .await
             .context("could not create the benchmark database")?;
-        let base = admin_url
-            .rsplit_once('/')
-            .context("the PostgreSQL URL names no database")?
-            .0;
+        // The same server and options (`?sslmode=…`), another database.
+        let mut url = url::Url::parse(admin_url).context("the PostgreSQL URL is not a URL")?;
+        url.set_path(&name);
         Ok(Self {
             admin_url: admin_url.to_owned(),
-            url: format!("{base}/{name}"),
+            url: url.into(),
             name,
         })
     }

@@ -8,6 +8,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::config::AtsProfile;
@@ -47,12 +48,39 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-fn success(data: &Value) -> Response {
-    Json(json!({ "status": "success", "data": data })).into_response()
+/// Kombo's envelope of a successful answer, serialized straight from `data` (no copy into a
+/// `Value`).
+#[derive(Serialize)]
+struct Success<'a, T> {
+    status: &'static str,
+    data: &'a T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<[(); 0]>,
 }
 
-fn success_with_warnings(data: &Value) -> Response {
-    Json(json!({ "status": "success", "data": data, "warnings": [] })).into_response()
+fn success<T: Serialize>(data: &T) -> Response {
+    Json(Success {
+        status: "success",
+        data,
+        warnings: None,
+    })
+    .into_response()
+}
+
+fn success_with_warnings<T: Serialize>(data: &T) -> Response {
+    Json(Success {
+        status: "success",
+        data,
+        warnings: Some([]),
+    })
+    .into_response()
+}
+
+/// A page of a list endpoint.
+#[derive(Serialize)]
+struct ListPage<T> {
+    next: Option<String>,
+    results: Vec<T>,
 }
 
 /// Compares in constant time, so response timing reveals nothing about the key.
@@ -172,12 +200,12 @@ async fn list_applications(
         matches,
     );
     let now = world.clock.peek();
-    let results: Vec<Value> = found
+    let results = found
         .iter()
         .map(|&at| wire::application(integration, &integration.applications[at], now))
         .collect();
     let next = next.map(|at| query.cursor_at(&integration.id, at));
-    Ok(success(&json!({ "next": next, "results": results })))
+    Ok(success(&ListPage { next, results }))
 }
 
 async fn list_jobs(

@@ -5,59 +5,177 @@
 //! carries a raw object shaped like Greenhouse's, about a kilobyte per application, so that
 //! the adapter and the benchmarks see pages of the size a real customer's are.
 
+use std::sync::LazyLock;
+
+use serde::Serialize;
+use serde::ser::SerializeMap;
 use serde_json::{Value, json};
 
 use crate::model::{Application, Integration, Job, Stage};
 use crate::wire::timestamp;
 
-/// An application as the ATS's own API returns it.
-pub(crate) fn application(integration: &Integration, application: &Application) -> Value {
+/// An application as the ATS's own API returns it: `None` (`null`) unless the integration sends
+/// raw records.
+pub(crate) fn application<'a>(
+    integration: &'a Integration,
+    application: &'a Application,
+) -> Option<ApplicationRecord<'a>> {
     if !integration.remote_data {
-        return Value::Null;
+        return None;
     }
     let job = &integration.jobs[application.job];
-    let stage = job.stage(&application.stage_id);
     let candidate = &application.candidate;
-    let key = format!("/v1/applications/{}", application.remote_id);
-    json!({ key: {
-        "id": application.remote_id,
-        "candidate_id": candidate.remote_id,
-        "prospect": false,
-        "applied_at": timestamp(application.created_at),
-        "rejected_at": application.rejected_at.map(timestamp),
-        "last_activity_at": timestamp(application.updated_at),
-        "location": { "address": "Berlin, Germany" },
-        "source": { "id": 4_000_123, "public_name": candidate.source.as_deref().unwrap_or("Job board") },
-        "credited_to": { "id": 4_080_456, "first_name": "Alex", "last_name": "Recruiter", "name": "Alex Recruiter", "employee_id": "E-1042" },
-        "rejection_reason": application.rejection_reason.as_ref().map(|name| json!({
-            "id": 9_100_001, "name": name, "type": { "id": 1, "name": "We rejected them" }
-        })),
-        "rejection_details": application.rejection_reason.as_ref().map(|_| json!({
-            "custom_fields": { "notes": null }, "keyed_custom_fields": {}
-        })),
-        "jobs": [{ "id": job.remote_id, "name": job.name }],
-        "job_post_id": format!("{}-post", job.remote_id),
-        "status": application.outcome.as_str().to_lowercase(),
-        "current_stage": stage.map(|stage| json!({ "id": stage.remote_id, "name": stage.name })),
-        "answers": [
-            { "question": "Are you authorised to work in the EU?", "answer": "Yes" },
-            { "question": "How did you hear about us?", "answer": "A friend told me about the role." },
-            { "question": "What are your salary expectations?", "answer": "In line with the posted range." }
-        ],
-        "prospective_office": null,
-        "prospective_department": null,
-        "prospect_detail": { "prospect_pool": null, "prospect_stage": null, "prospect_owner": null },
-        "custom_fields": { "referral_bonus_eligible": false, "notice_period": "3 months" },
-        "keyed_custom_fields": {
-            "notice_period": { "name": "Notice period", "type": "short_text", "value": "3 months" }
+    let tool = integration.tool.as_str();
+    Some(ApplicationRecord {
+        endpoint: format!("/v1/applications/{}", application.remote_id),
+        record: GreenhouseApplication {
+            id: &application.remote_id,
+            candidate_id: &candidate.remote_id,
+            prospect: false,
+            applied_at: timestamp(application.created_at),
+            rejected_at: application.rejected_at.map(timestamp),
+            last_activity_at: timestamp(application.updated_at),
+            location: &APPLICATION_LOCATION,
+            source: Source {
+                id: 4_000_123,
+                public_name: candidate.source.as_deref().unwrap_or("Job board"),
+            },
+            credited_to: &CREDITED_TO,
+            rejection_reason: application
+                .rejection_reason
+                .as_deref()
+                .map(|name| RejectionReason {
+                    id: 9_100_001,
+                    name,
+                    kind: &REJECTION_TYPE,
+                }),
+            rejection_details: application
+                .rejection_reason
+                .as_ref()
+                .map(|_| &*REJECTION_DETAILS),
+            jobs: [NamedRef {
+                id: &job.remote_id,
+                name: &job.name,
+            }],
+            job_post_id: format!("{}-post", job.remote_id),
+            status: application.outcome.as_str().to_lowercase(),
+            current_stage: job.stage(&application.stage_id).map(|stage| NamedRef {
+                id: &stage.remote_id,
+                name: &stage.name,
+            }),
+            answers: &ANSWERS,
+            prospective_office: (),
+            prospective_department: (),
+            prospect_detail: &PROSPECT_DETAIL,
+            custom_fields: &CUSTOM_FIELDS,
+            keyed_custom_fields: &KEYED_CUSTOM_FIELDS,
+            attachments: [Attachment {
+                filename: format!("{}_{}_CV.pdf", candidate.first_name, candidate.last_name),
+                url: format!(
+                    "https://{tool}-attachments.example.com/{}/cv.pdf",
+                    application.remote_id
+                ),
+                kind: "resume",
+                created_at: timestamp(application.created_at),
+            }],
         },
-        "attachments": [{
-            "filename": format!("{}_{}_CV.pdf", candidate.first_name, candidate.last_name),
-            "url": format!("https://{}-attachments.example.com/{}/cv.pdf", integration.tool, application.remote_id),
-            "type": "resume",
-            "created_at": timestamp(application.created_at)
-        }]
-    }})
+    })
+}
+
+// The parts of a raw application that are the same on every record.
+static APPLICATION_LOCATION: LazyLock<Value> =
+    LazyLock::new(|| json!({ "address": "Berlin, Germany" }));
+static CREDITED_TO: LazyLock<Value> = LazyLock::new(
+    || json!({ "id": 4_080_456, "first_name": "Alex", "last_name": "Recruiter", "name": "Alex Recruiter", "employee_id": "E-1042" }),
+);
+static REJECTION_TYPE: LazyLock<Value> =
+    LazyLock::new(|| json!({ "id": 1, "name": "We rejected them" }));
+static REJECTION_DETAILS: LazyLock<Value> =
+    LazyLock::new(|| json!({ "custom_fields": { "notes": null }, "keyed_custom_fields": {} }));
+static ANSWERS: LazyLock<Value> = LazyLock::new(|| {
+    json!([
+        { "question": "Are you authorised to work in the EU?", "answer": "Yes" },
+        { "question": "How did you hear about us?", "answer": "A friend told me about the role." },
+        { "question": "What are your salary expectations?", "answer": "In line with the posted range." }
+    ])
+});
+static PROSPECT_DETAIL: LazyLock<Value> = LazyLock::new(
+    || json!({ "prospect_pool": null, "prospect_stage": null, "prospect_owner": null }),
+);
+static CUSTOM_FIELDS: LazyLock<Value> =
+    LazyLock::new(|| json!({ "referral_bonus_eligible": false, "notice_period": "3 months" }));
+static KEYED_CUSTOM_FIELDS: LazyLock<Value> = LazyLock::new(
+    || json!({ "notice_period": { "name": "Notice period", "type": "short_text", "value": "3 months" } }),
+);
+
+/// A raw record keyed by the ATS endpoint it came from: `{ "<endpoint>": { ... } }`.
+#[derive(Debug)]
+pub(crate) struct ApplicationRecord<'a> {
+    endpoint: String,
+    record: GreenhouseApplication<'a>,
+}
+
+impl Serialize for ApplicationRecord<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(&self.endpoint, &self.record)?;
+        map.end()
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct GreenhouseApplication<'a> {
+    id: &'a str,
+    candidate_id: &'a str,
+    prospect: bool,
+    applied_at: String,
+    rejected_at: Option<String>,
+    last_activity_at: String,
+    location: &'static Value,
+    source: Source<'a>,
+    credited_to: &'static Value,
+    rejection_reason: Option<RejectionReason<'a>>,
+    rejection_details: Option<&'static Value>,
+    jobs: [NamedRef<'a>; 1],
+    job_post_id: String,
+    status: String,
+    current_stage: Option<NamedRef<'a>>,
+    answers: &'static Value,
+    prospective_office: (),
+    prospective_department: (),
+    prospect_detail: &'static Value,
+    custom_fields: &'static Value,
+    keyed_custom_fields: &'static Value,
+    attachments: [Attachment; 1],
+}
+
+#[derive(Debug, Serialize)]
+struct Source<'a> {
+    id: u64,
+    public_name: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct RejectionReason<'a> {
+    id: u64,
+    name: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static Value,
+}
+
+#[derive(Debug, Serialize)]
+struct NamedRef<'a> {
+    id: &'a str,
+    name: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct Attachment {
+    filename: String,
+    url: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    created_at: String,
 }
 
 /// The candidate of an application as the ATS's own API returns it.

@@ -308,7 +308,7 @@ impl SandboxHandle {
                     .applications
                     .iter()
                     .filter(|application| found.serves(application))
-                    .map(|application| wire::application(found, application, now))
+                    .map(|application| wire::application(found, application, now).to_value())
                     .collect()
             })
             .unwrap_or_default()
