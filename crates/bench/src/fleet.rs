@@ -32,6 +32,7 @@ use kombo_sandbox::{
 use sea_orm::{ConnectionTrait, FromQueryResult, Statement};
 use tokio_util::sync::CancellationToken;
 
+use crate::cpu::CpuMeter;
 use crate::database::BenchDatabase;
 use crate::report::{Figure, progress};
 use crate::rig;
@@ -362,7 +363,9 @@ async fn capacity(
             "fleet: capacity for {} s, one replica (Kombo's limit out of the way)",
             scale.capacity_for.as_secs()
         ));
+        let cpu = CpuMeter::start();
         let one = window(store, &sandbox, scale.capacity_for).await;
+        let one_cpu = cpu.stop();
         let second = Replica::start(database, &sandbox, "fleet-b").await;
         let two = match second {
             Ok(second) => {
@@ -370,35 +373,48 @@ async fn capacity(
                     "fleet: capacity for {} s, two replicas",
                     scale.capacity_for.as_secs()
                 ));
+                let cpu = CpuMeter::start();
                 let two = window(store, &sandbox, scale.capacity_for).await;
+                let two_cpu = cpu.stop();
                 second.stop().await;
-                two
+                two.map(|two| (two, two_cpu))
             }
             Err(error) => Err(error),
         };
         first.stop().await;
-        let (one, two) = (one?.0, two?.0);
-        anyhow::Ok(vec![
-            Figure::reported(
-                "6 many integrations",
-                "capacity (no Kombo limit in the way): passes per second, one replica",
-                one,
-                "passes/s",
-            ),
-            Figure::reported(
-                "6 many integrations",
-                "capacity: passes per second, two replicas",
-                two,
-                "passes/s",
-            ),
-            Figure::reported(
-                "6 many integrations",
-                "capacity: two replicas / one",
-                two / one.max(f64::EPSILON),
-                "x",
-            )
-            .judged(">= 1.8 x", two >= 1.8 * one),
-        ])
+        let (one, (two, two_cpu)) = (one?.0, two?);
+        let two = two.0;
+        let machine = [
+            (one_cpu, "capacity, one replica"),
+            (two_cpu, "capacity, two replicas"),
+        ]
+        .into_iter()
+        .filter_map(|(used, during)| Some(used?.figure("6 many integrations", during)));
+        anyhow::Ok(
+            machine
+                .chain([
+                    Figure::reported(
+                        "6 many integrations",
+                        "capacity (no Kombo limit in the way): passes per second, one replica",
+                        one,
+                        "passes/s",
+                    ),
+                    Figure::reported(
+                        "6 many integrations",
+                        "capacity: passes per second, two replicas",
+                        two,
+                        "passes/s",
+                    ),
+                    Figure::reported(
+                        "6 many integrations",
+                        "capacity: two replicas / one",
+                        two / one.max(f64::EPSILON),
+                        "x",
+                    )
+                    .judged(">= 1.8 x", two >= 1.8 * one),
+                ])
+                .collect(),
+        )
     }
     .await;
     sandbox.shutdown().await;

@@ -11,6 +11,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod api_load;
+mod cpu;
 mod database;
 mod deliveries;
 mod fair_copy;
