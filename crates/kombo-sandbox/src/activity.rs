@@ -97,10 +97,9 @@ impl World {
         let from = application.stage_id.clone();
         let to = stages[wanted].id.clone();
         let at = self.clock.now();
-        let application = &mut self.integrations[integration].applications[position];
+        let application = self.integrations[integration].update_application(position, at);
         application.stage_id.clone_from(&to);
         application.changed_at = at;
-        application.updated_at = at;
         Some(self.record(
             integration,
             Some(position),
@@ -128,7 +127,7 @@ impl World {
         reason: Option<String>,
     ) -> TruthEntry {
         let at = self.clock.now();
-        let application = &mut self.integrations[integration].applications[position];
+        let application = self.integrations[integration].update_application(position, at);
         let change = match outcome {
             Outcome::Hired => TruthChange::Hired,
             Outcome::Declined => TruthChange::Declined {
@@ -140,7 +139,6 @@ impl World {
         application.rejected_at = (outcome == Outcome::Declined).then_some(at);
         application.rejection_reason = reason;
         application.changed_at = at;
-        application.updated_at = at;
         let job = application.job;
         self.record(integration, Some(position), job, at, change)
     }
@@ -177,21 +175,19 @@ impl World {
             stage_id: stage_id.clone(),
         };
         let at = self.clock.now();
-        let application = &mut self.integrations[integration].applications[position];
+        let application = self.integrations[integration].update_application(position, at);
         application.job = to_job;
         application.stage_id = stage_id;
         application.changed_at = at;
-        application.updated_at = at;
         Some(self.record(integration, Some(position), to_job, at, change))
     }
 
     fn delete(&mut self, integration: usize) -> Option<TruthEntry> {
         let position = self.pick(integration, |application| application.deleted_at.is_none())?;
         let at = self.clock.now();
-        let application = &mut self.integrations[integration].applications[position];
+        let application = self.integrations[integration].update_application(position, at);
         application.deleted_at = Some(at);
         application.changed_at = at;
-        application.updated_at = at;
         let job = application.job;
         Some(self.record(integration, Some(position), job, at, TruthChange::Deleted))
     }
@@ -199,10 +195,9 @@ impl World {
     fn restore(&mut self, integration: usize) -> Option<TruthEntry> {
         let position = self.pick(integration, |application| application.deleted_at.is_some())?;
         let at = self.clock.now();
-        let application = &mut self.integrations[integration].applications[position];
+        let application = self.integrations[integration].update_application(position, at);
         application.deleted_at = None;
         application.changed_at = at;
-        application.updated_at = at;
         let job = application.job;
         Some(self.record(integration, Some(position), job, at, TruthChange::Restored))
     }
@@ -217,12 +212,11 @@ impl World {
     ) {
         let target = &mut self.integrations[integration];
         target.jobs[job].updated_at = at;
-        for application in target
-            .applications
-            .iter_mut()
-            .filter(|application| application.job == job)
-        {
-            application.updated_at = at;
+        let positions: Vec<usize> = (0..target.applications.len())
+            .filter(|&position| target.applications[position].job == job)
+            .collect();
+        for position in positions {
+            target.update_application(position, at);
         }
     }
 
@@ -286,9 +280,8 @@ impl World {
         let position = self.pick(integration, |application| application.deleted_at.is_none())?;
         let phone = format!("+49 40 {:07}", self.random.rng.random_range(0..10_000_000));
         let at = self.clock.now();
-        let application = &mut self.integrations[integration].applications[position];
+        let application = self.integrations[integration].update_application(position, at);
         application.candidate.phone = Some(phone);
-        application.updated_at = at;
         let job = application.job;
         Some(self.record(
             integration,
@@ -316,9 +309,8 @@ impl World {
             starting_at: self.clock.peek() + Duration::days(self.random.rng.random_range(1..14)),
         };
         let at = self.clock.now();
-        let application = &mut self.integrations[integration].applications[position];
+        let application = self.integrations[integration].update_application(position, at);
         application.interviews.push(interview);
-        application.updated_at = at;
         let job = application.job;
         Some(self.record(
             integration,

@@ -193,10 +193,20 @@ async fn list_applications(
             && query.allows("job_remote_ids", Some(&job.remote_id))
             && query.allows("current_stage_ids", Some(&application.stage_id))
     };
+    debug_assert!(
+        integration.updated_bounds_hold(),
+        "stale updated_after bounds"
+    );
+    let skip = |position: usize| {
+        query.updated_after.map_or(position, |after| {
+            integration.next_updated_from(position, after)
+        })
+    };
     let (found, next) = page(
         integration.applications.len(),
         start,
         query.page_size,
+        skip,
         matches,
     );
     let now = world.clock.peek();
@@ -246,7 +256,14 @@ async fn list_jobs(
                 .is_none_or(|text| job.name.to_lowercase().contains(text))
             && post_url.is_none_or(|url| *url == rendered_post_url)
     };
-    let (found, next) = page(integration.jobs.len(), start, query.page_size, matches);
+    let every_position = |position: usize| position;
+    let (found, next) = page(
+        integration.jobs.len(),
+        start,
+        query.page_size,
+        every_position,
+        matches,
+    );
     let results: Vec<Value> = found
         .iter()
         .map(|&at| wire::job(integration, &integration.jobs[at]))

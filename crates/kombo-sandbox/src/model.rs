@@ -206,6 +206,9 @@ pub(crate) struct Application {
     pub(crate) tracked: bool,
 }
 
+/// Applications per block of [`Integration::updated_bounds`].
+pub(crate) const UPDATE_BLOCK: usize = 256;
+
 #[derive(Debug)]
 pub(crate) struct Integration {
     pub(crate) id: String,
@@ -220,6 +223,12 @@ pub(crate) struct Integration {
     pub(crate) applications: Vec<Application>,
     pub(crate) applications_by_id: HashMap<String, usize>,
     pub(crate) applications_by_remote_id: HashMap<String, usize>,
+    /// For each block of [`UPDATE_BLOCK`] applications (by position), a time no application of
+    /// the block was updated after: `updated_after` reads skip the blocks before it, as Kombo's
+    /// own index would, instead of reading every application. Raised by
+    /// [`Integration::update_application`] and [`Integration::push_application`], the only
+    /// writers of `updated_at`.
+    pub(crate) updated_bounds: Vec<DateTime<Utc>>,
     pub(crate) truth: Vec<TruthEntry>,
     /// Serve each record's raw ATS object as `remote_data` (else `null`).
     pub(crate) remote_data: bool,
@@ -230,8 +239,51 @@ impl Integration {
         application.tracked || self.sync_all
     }
 
+    /// The application at `position`, for a change that Kombo stamps `updated_at` with `at`.
+    pub(crate) fn update_application(
+        &mut self,
+        position: usize,
+        at: DateTime<Utc>,
+    ) -> &mut Application {
+        self.raise_bound(position, at);
+        let application = &mut self.applications[position];
+        application.updated_at = at;
+        application
+    }
+
+    /// The first position from `position` on that may hold an application updated at or after
+    /// `after` (`applications.len()` when none can).
+    pub(crate) fn next_updated_from(&self, mut position: usize, after: DateTime<Utc>) -> usize {
+        while let Some(bound) = self.updated_bounds.get(position / UPDATE_BLOCK) {
+            if *bound >= after {
+                return position;
+            }
+            position = (position / UPDATE_BLOCK + 1) * UPDATE_BLOCK;
+        }
+        position.min(self.applications.len())
+    }
+
+    /// Whether every block's bound is at least its applications' `updated_at`.
+    pub(crate) fn updated_bounds_hold(&self) -> bool {
+        self.applications
+            .chunks(UPDATE_BLOCK)
+            .zip(&self.updated_bounds)
+            .all(|(block, bound)| block.iter().all(|a| a.updated_at <= *bound))
+            && self.updated_bounds.len() == self.applications.len().div_ceil(UPDATE_BLOCK)
+    }
+
+    fn raise_bound(&mut self, position: usize, at: DateTime<Utc>) {
+        let block = position / UPDATE_BLOCK;
+        if block >= self.updated_bounds.len() {
+            self.updated_bounds.resize(block + 1, at);
+        }
+        let bound = &mut self.updated_bounds[block];
+        *bound = (*bound).max(at);
+    }
+
     pub(crate) fn push_application(&mut self, application: Application) -> usize {
         let position = self.applications.len();
+        self.raise_bound(position, application.updated_at);
         self.applications_by_id
             .insert(application.id.clone(), position);
         self.applications_by_remote_id
@@ -431,6 +483,7 @@ impl Random {
             applications: Vec::new(),
             applications_by_id: HashMap::new(),
             applications_by_remote_id: HashMap::new(),
+            updated_bounds: Vec::new(),
             truth: Vec::new(),
             remote_data: false,
         };
@@ -454,5 +507,55 @@ impl Random {
             }
         }
         integration
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, Utc};
+
+    use super::*;
+    use crate::config::{AtsProfile, IntegrationConfig};
+
+    #[test]
+    fn updated_after_reads_skip_only_blocks_updated_before() {
+        let now = Utc::now();
+        let config =
+            IntegrationConfig::new("acme", "greenhouse", AtsProfile::Full).with_jobs(10, 100);
+        let mut integration = Random::new(3).integration(&config, now - Duration::days(1));
+        let len = integration.applications.len();
+        assert!(len > 3 * UPDATE_BLOCK && integration.updated_bounds_hold());
+        let newest = integration
+            .applications
+            .iter()
+            .map(|a| a.updated_at)
+            .max()
+            .unwrap();
+        // Nothing updated since: every block is skipped.
+        assert_eq!(
+            integration.next_updated_from(0, newest + Duration::seconds(1)),
+            len
+        );
+
+        let changed = 2 * UPDATE_BLOCK + 17;
+        integration.update_application(changed, now);
+        assert!(integration.updated_bounds_hold());
+        let from = integration.next_updated_from(0, now);
+        assert_eq!(
+            from,
+            2 * UPDATE_BLOCK,
+            "the changed application's block is read"
+        );
+        // Blocks are skipped whole; within the changed one, the filter decides.
+        assert_eq!(integration.next_updated_from(changed + 1, now), changed + 1);
+        assert_eq!(integration.next_updated_from(3 * UPDATE_BLOCK, now), len);
+        // A time every application was updated after skips nothing.
+        let earliest = integration
+            .applications
+            .iter()
+            .map(|a| a.updated_at)
+            .min()
+            .unwrap();
+        assert_eq!(integration.next_updated_from(5, earliest), 5);
     }
 }

@@ -168,23 +168,35 @@ impl ListQuery {
 }
 
 /// Reads `page_size` matching items from `start`; returns their positions and where the next
-/// page starts (`None` when nothing matches beyond this page).
+/// page starts (`None` when nothing matches beyond this page). `skip` gives, for a position, the
+/// first one from there that may match (the position itself when nothing is known).
 pub(crate) fn page(
     len: usize,
     start: usize,
     page_size: usize,
+    skip: impl Fn(usize) -> usize,
     matches: impl Fn(usize) -> bool,
 ) -> (Vec<usize>, Option<usize>) {
-    let mut found = Vec::with_capacity(page_size.min(len));
-    let mut position = start;
-    while position < len && found.len() < page_size {
+    let next_match = |mut position: usize| loop {
+        position = skip(position);
+        if position >= len {
+            return None;
+        }
         if matches(position) {
-            found.push(position);
+            return Some(position);
         }
         position += 1;
+    };
+    let mut found = Vec::with_capacity(page_size.min(len));
+    let mut position = start;
+    while found.len() < page_size {
+        let Some(at) = next_match(position) else {
+            return (found, None);
+        };
+        found.push(at);
+        position = at + 1;
     }
-    let next = (position..len).find(|&candidate| matches(candidate));
-    (found, next)
+    (found, next_match(position))
 }
 
 fn parse_page_size(value: &str) -> Result<usize, KomboError> {
@@ -250,11 +262,37 @@ mod tests {
 
     #[test]
     fn page_reports_the_next_match_only_when_there_is_one() {
-        let (found, next) = page(10, 0, 3, |position| position % 2 == 0);
+        let (found, next) = page(10, 0, 3, |position| position, |position| position % 2 == 0);
         assert_eq!(found, vec![0, 2, 4]);
         assert_eq!(next, Some(6));
-        let (found, next) = page(10, 6, 3, |position| position % 2 == 0);
+        let (found, next) = page(10, 6, 3, |position| position, |position| position % 2 == 0);
         assert_eq!(found, vec![6, 8]);
         assert_eq!(next, None);
+    }
+
+    #[test]
+    fn skipped_positions_are_never_read_and_the_rest_are() {
+        // Nothing below 5 or in 10..20 may match: those positions must not be looked at.
+        let skip = |position: usize| match position {
+            0..5 => 5,
+            10..20 => 20,
+            other => other,
+        };
+        let looked = std::cell::RefCell::new(Vec::new());
+        let matches = |position: usize| {
+            looked.borrow_mut().push(position);
+            position.is_multiple_of(3)
+        };
+        let (found, next) = page(30, 0, 3, skip, matches);
+        assert_eq!(found, vec![6, 9, 21]);
+        assert_eq!(next, Some(24));
+        assert!(
+            looked
+                .borrow()
+                .iter()
+                .all(|p| !(0..5).contains(p) && !(10..20).contains(p))
+        );
+        let (found, next) = page(30, 25, 3, skip, |position| position.is_multiple_of(3));
+        assert_eq!((found, next), (vec![27], None));
     }
 }

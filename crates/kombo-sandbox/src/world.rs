@@ -141,10 +141,9 @@ impl World {
                 continue;
             }
             let at = self.clock.now();
-            let application = &mut self.integrations[integration].applications[position];
+            let application = self.integrations[integration].update_application(position, at);
             application.deleted_at = Some(at);
             application.changed_at = at;
-            application.updated_at = at;
             let job = application.job;
             self.record(integration, Some(position), job, at, TruthChange::Deleted);
             deleted += 1;
@@ -190,10 +189,9 @@ impl World {
         }
         let from = application.stage_id.clone();
         let at = self.clock.now();
-        let application = &mut self.integrations[integration].applications[position];
+        let application = self.integrations[integration].update_application(position, at);
         stage_id.clone_into(&mut application.stage_id);
         application.changed_at = at;
-        application.updated_at = at;
         self.record(
             integration,
             Some(position),
@@ -216,12 +214,11 @@ impl World {
     ) -> Result<(), KomboError> {
         let position = self.live_application(integration, id)?;
         let at = self.clock.now();
-        let application = &mut self.integrations[integration].applications[position];
+        let application = self.integrations[integration].update_application(position, at);
         application.outcome = Outcome::Declined;
         application.rejection_reason.clone_from(&reason);
         application.rejected_at = Some(at);
         application.changed_at = at;
-        application.updated_at = at;
         let job = application.job;
         self.record(
             integration,
@@ -330,9 +327,8 @@ impl World {
             return Ok(id);
         }
         let at = self.clock.now();
-        let application = &mut self.integrations[integration].applications[position];
+        let application = self.integrations[integration].update_application(position, at);
         application.tracked = true;
-        application.updated_at = at;
         let job = application.job;
         self.record(integration, Some(position), job, at, TruthChange::Tracked);
         Ok(id)
