@@ -1,14 +1,15 @@
 //! Figure 6: many small integrations on one process, then on two replicas of one database.
 //!
 //! A sandbox serves `integrations` × 100 applications behind a Kombo rate limit
-//! ([`KOMBO_LIMIT`] per [`KOMBO_WINDOW`], reported on every answer as Kombo does). Each replica
+//! ([`KOMBO_RATE`] requests per second, in windows of [`FleetScale::kombo_window`], reported on
+//! every answer as Kombo does). Each replica
 //! is what `serve` runs for the sync, with the default settings except the Kombo client's
 //! ceiling, raised above Kombo's limit so that the client paces itself on Kombo's `ratelimit-*`
 //! headers: its own Kombo client, sync service, scheduler and pool. Four phases:
 //!
 //! 1. first passes: the time until every integration has finished one, with the request rate it
 //!    drew from Kombo against Kombo's limit;
-//! 2. steady state at a poll interval of [`STEADY_POLL`]: passes per second against the demand,
+//! 2. steady state at a poll interval of [`FleetScale::steady_poll`]: passes per second against the demand,
 //!    and the worst lateness of any integration beyond its due time (fairness);
 //! 3. saturation: every integration due at once and again as soon as its pass ends; how close to Kombo's limit
 //!    the replica runs, and the 429s of all three phases;
@@ -37,9 +38,9 @@ use crate::database::BenchDatabase;
 use crate::report::{Figure, progress};
 use crate::rig;
 
-/// Kombo's rate limit in the sandbox: 200 requests per second, in 10 s windows.
-const KOMBO_LIMIT: u64 = 2_000;
-const KOMBO_WINDOW: Duration = Duration::from_secs(10);
+/// Kombo's rate limit in the sandbox, in requests per second (counted in windows of
+/// [`FleetScale::kombo_window`]).
+const KOMBO_RATE: u64 = 200;
 /// The sandbox's limit in the capacity phase: far above what two replicas can ask.
 const UNBOUND_LIMIT: u64 = 1_000_000;
 /// The Kombo client's own ceiling: above Kombo's limit, so that Kombo's headers pace it.
@@ -47,22 +48,33 @@ const CLIENT_CEILING: u32 = 10_000;
 /// Jobs × applications per job of each integration.
 const JOBS: usize = 5;
 const PER_JOB: usize = 20;
-/// The poll interval of the steady phase.
-const STEADY_POLL: Duration = Duration::from_secs(30);
 /// Longest wait for every first pass.
 const FIRST_PASSES_WITHIN: Duration = Duration::from_secs(600);
 
-/// How many integrations, and how long the saturated and capacity windows last. The steady
-/// phase lasts [`STEADY_FOR`], so that every integration comes due in it at least once.
+/// How many integrations, and how long each phase lasts.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct FleetScale {
     pub(crate) integrations: usize,
+    /// The poll interval of the steady phase.
+    pub(crate) steady_poll: Duration,
+    /// The length of Kombo's rate-limit windows.
+    pub(crate) kombo_window: Duration,
     /// At least two of Kombo's windows, whose starts and ends the rate follows.
     pub(crate) saturate_for: Duration,
     pub(crate) capacity_for: Duration,
 }
 
-const STEADY_FOR: Duration = Duration::from_secs(STEADY_POLL.as_secs() + 10);
+impl FleetScale {
+    fn kombo_limit(&self) -> u64 {
+        KOMBO_RATE * self.kombo_window.as_secs()
+    }
+
+    /// The steady phase's length: every integration comes due in it at least once, however
+    /// late the scheduler's claim tick finds it.
+    fn steady_for(&self) -> Duration {
+        self.steady_poll + Duration::from_secs(10)
+    }
+}
 
 pub(crate) async fn run(admin_url: &str, scale: FleetScale) -> anyhow::Result<Vec<Figure>> {
     BenchDatabase::around(admin_url, async |database| measure(database, scale).await).await
@@ -159,7 +171,8 @@ async fn measure(database: &BenchDatabase, scale: FleetScale) -> anyhow::Result<
         "fleet: seeding {n} integrations of {} applications",
         JOBS * PER_JOB
     ));
-    let sandbox = Sandbox::start(sandbox_config(n, (KOMBO_LIMIT, KOMBO_WINDOW))).await?;
+    let sandbox =
+        Sandbox::start(sandbox_config(n, (scale.kombo_limit(), scale.kombo_window))).await?;
     let store = database.store(4).await?;
     for id in sandbox.integration_ids() {
         store
@@ -168,7 +181,7 @@ async fn measure(database: &BenchDatabase, scale: FleetScale) -> anyhow::Result<
                     id: domain::IntegrationId::parse(&id)?,
                     tool: Some("greenhouse".into()),
                     label: None,
-                    poll_interval: Some(STEADY_POLL),
+                    poll_interval: Some(scale.steady_poll),
                 },
                 chrono::Utc::now(),
             )
@@ -189,8 +202,8 @@ async fn under_kombo_limit(
     scale: FleetScale,
 ) -> anyhow::Result<Vec<Figure>> {
     let n = scale.integrations;
-    let kombo_rate =
-        f64::from(u32::try_from(KOMBO_LIMIT).unwrap_or(u32::MAX)) / KOMBO_WINDOW.as_secs_f64();
+    #[allow(clippy::cast_precision_loss)] // a few hundred
+    let kombo_rate = KOMBO_RATE as f64;
     let mut figures = Vec::new();
 
     // 1. First passes.
@@ -249,18 +262,20 @@ async fn under_kombo_limit(
     // 2. Steady state at the poll interval.
     progress(&format!(
         "fleet: steady state for {} s at a poll interval of {} s",
-        STEADY_FOR.as_secs(),
-        STEADY_POLL.as_secs()
+        scale.steady_for().as_secs(),
+        scale.steady_poll.as_secs()
     ));
     let before = passes(sandbox);
-    let (_, worst_late) = window(store, sandbox, STEADY_FOR).await?;
+    let (_, worst_late) = window(store, sandbox, scale.steady_for()).await?;
     let steady_passes = passes(sandbox) - before;
     figures.push(
         Figure::reported(
             "6 many integrations",
             format!(
-                "steady state: passes in {} s, where each of the {n} integrations is due once",
-                STEADY_FOR.as_secs()
+                "steady state: passes in {} s, where each of the {n} integrations is due at least \
+                 once (polled every {} s)",
+                scale.steady_for().as_secs(),
+                scale.steady_poll.as_secs()
             ),
             count_f64(steady_passes),
             "passes",
@@ -279,7 +294,7 @@ async fn under_kombo_limit(
         )
         .judged(
             "< poll interval",
-            worst_late < STEADY_POLL.as_secs_f64() * 1000.0,
+            worst_late < scale.steady_poll.as_secs_f64() * 1000.0,
         ),
     );
 
@@ -338,7 +353,7 @@ async fn capacity(
 ) -> anyhow::Result<Vec<Figure>> {
     let sandbox = Sandbox::start(sandbox_config(
         scale.integrations,
-        (UNBOUND_LIMIT, KOMBO_WINDOW),
+        (UNBOUND_LIMIT, scale.kombo_window),
     ))
     .await?;
     let measured = async {

@@ -109,10 +109,14 @@ impl Scale {
                 changes: 30,
                 changes_under_load: 10,
                 load_for: Duration::from_secs(3),
+                // Shorter polls and Kombo windows, so that every phase still sees what it
+                // measures in about a minute for the whole run.
                 fleet: fleet::FleetScale {
                     integrations: 100,
-                    saturate_for: Duration::from_secs(20),
-                    capacity_for: Duration::from_secs(5),
+                    steady_poll: Duration::from_secs(10),
+                    kombo_window: Duration::from_secs(5),
+                    saturate_for: Duration::from_secs(10),
+                    capacity_for: Duration::from_secs(3),
                 },
                 deliveries: 2_000,
             }
@@ -125,6 +129,8 @@ impl Scale {
                 load_for: Duration::from_secs(10),
                 fleet: fleet::FleetScale {
                     integrations: 1_000,
+                    steady_poll: Duration::from_secs(30),
+                    kombo_window: Duration::from_secs(10),
                     saturate_for: Duration::from_secs(30),
                     capacity_for: Duration::from_secs(15),
                 },
