@@ -17,8 +17,8 @@ use sea_orm::{ConnectionTrait, FromQueryResult, Value};
 use crate::error::OrStoreError;
 use crate::funnel::count;
 use crate::funnel_totals::{
-    self, Member, NOW, PATH, REASON, Stay, TIME, TotalKey, bucket_seconds, contributions, day_of,
-    with_stays,
+    self, MEMBER_COLUMNS, Member, NOW, PATH, REASON, Stay, TIME, TotalKey, bucket_seconds,
+    contributions, day_of, with_stays,
 };
 use crate::store::{Backend, Store};
 
@@ -269,9 +269,7 @@ impl Store {
         }
         let members = Member::find_by_statement(self.statement(
             format!(
-                "SELECT integration_id, application_id, job_id, current_stage_id, outcome, \
-                 deleted_at, rejection_reason_name, remote_created_at, first_seen_at \
-                 FROM applications WHERE {}",
+                "SELECT {MEMBER_COLUMNS} FROM applications WHERE {}",
                 filters.join(" AND ")
             ),
             values,

@@ -293,7 +293,8 @@ fn statement(backend: Backend, sql: impl Into<String>, values: Vec<Value>) -> St
     Statement::from_sql_and_values(backend.database_backend(), sql, values)
 }
 
-const MEMBER_COLUMNS: &str = "integration_id, application_id, job_id, current_stage_id, outcome, \
+/// The columns of `applications` a [`Member`] is read from.
+pub(crate) const MEMBER_COLUMNS: &str = "integration_id, application_id, job_id, current_stage_id, outcome, \
      deleted_at, rejection_reason_name, remote_created_at, first_seen_at";
 
 /// These applications of the integration (those stored) with their stays. On PostgreSQL, one

@@ -403,21 +403,15 @@ async fn idle(
 }
 
 /// The two requests an idle pass makes (the integration, one empty page of applications
-/// changed since now), made alone: Kombo's share of an idle pass, here the sandbox's, whose
-/// filter scans every application of the integration.
+/// changed since now), made alone: Kombo's share of an idle pass, here the sandbox's.
 async fn idle_answers(
     kombo: &adapters_kombo::KomboClient,
     integration: &IntegrationId,
 ) -> anyhow::Result<f64> {
-    use domain::ports::{ApplicationQuery, AtsGateway};
+    use domain::ports::AtsGateway;
     let mut times = Vec::new();
     for _ in 0..IDLE_PASSES {
-        let query = ApplicationQuery {
-            updated_after: Some(chrono::Utc::now()),
-            include_deleted: true,
-            page_size: app_server::config::Settings::default().sync.page_size,
-            ..ApplicationQuery::default()
-        };
+        let query = pass_query(Some(chrono::Utc::now()));
         let started = Instant::now();
         kombo.integration_info(integration).await?;
         let page = kombo.fetch_applications(integration, &query, None).await?;
@@ -431,18 +425,27 @@ async fn idle_answers(
     Ok(median(times).as_secs_f64() * 1000.0)
 }
 
+/// The applications query a pass sends (deleted ones included, the default page size): from
+/// the first application on for a full pass (`updated_after` `None`).
+fn pass_query(
+    updated_after: Option<chrono::DateTime<chrono::Utc>>,
+) -> domain::ports::ApplicationQuery {
+    domain::ports::ApplicationQuery {
+        updated_after,
+        include_deleted: true,
+        page_size: app_server::config::Settings::default().sync.page_size,
+        ..domain::ports::ApplicationQuery::default()
+    }
+}
+
 /// Reads every application page of `integration` as a full pass would, storing nothing: the
 /// part of the pass's time that is Kombo's (here the sandbox's) and the client's.
 async fn read_only(
     kombo: &adapters_kombo::KomboClient,
     integration: &IntegrationId,
 ) -> anyhow::Result<f64> {
-    use domain::ports::{ApplicationQuery, AtsGateway};
-    let query = ApplicationQuery {
-        include_deleted: true,
-        page_size: app_server::config::Settings::default().sync.page_size,
-        ..ApplicationQuery::default()
-    };
+    use domain::ports::AtsGateway;
+    let query = pass_query(None);
     let started = Instant::now();
     let mut read = 0_u64;
     let mut cursor = None;
