@@ -133,17 +133,19 @@ mod tests {
             ticks(),
             std::time::Instant::now() + std::time::Duration::from_secs(20),
         );
-        // Some CPU time of our own, however loaded the machine is.
+        // Half a second of CPU time of our own, however loaded the machine is: the kernel counts
+        // a process's time and the machine's differently (its runtime, ticks sampled), and over
+        // a few ticks the two differ by one or two.
         let mut spins = 0_u64;
-        while ticks() < from + 10 && std::time::Instant::now() < give_up {
+        while ticks() < from + 50 && std::time::Instant::now() < give_up {
             for _ in 0..100_000 {
                 spins = std::hint::black_box(spins.wrapping_add(1));
             }
         }
         let used = meter.stop().expect("/proc is readable on Linux");
         assert!(used.this_process > 0.0, "{used:?}");
-        // The machine's counters include this process's ticks (up to sampling).
-        assert!(used.busy + 0.1 >= used.this_process, "{used:?}");
+        // The machine's counters include this process's time (up to that difference).
+        assert!(used.busy >= 0.85 * used.this_process, "{used:?}");
         #[allow(clippy::cast_precision_loss)]
         let cores = used.cores as f64;
         assert!(used.busy <= cores + 0.01, "{used:?}");
