@@ -385,6 +385,9 @@ pub(crate) async fn add_totals<C: ConnectionTrait>(
     let mut deltas: Vec<(TotalKey, i64)> = deltas.into_iter().collect();
     // One order for every writer, so that two transactions never wait on each other's rows.
     deltas.sort_unstable();
+    if backend == Backend::Postgres {
+        return add_totals_at_once(conn, &deltas).await;
+    }
     for chunk in deltas.chunks(CHUNK / 8) {
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
         let mut rows = Vec::with_capacity(chunk.len());
@@ -421,6 +424,46 @@ pub(crate) async fn add_totals<C: ConnectionTrait>(
             .await
             .or_store_error()?;
     }
+    Ok(())
+}
+
+/// [`add_totals`] on PostgreSQL: every row in one statement (a page's deltas took four), read
+/// from one JSON array in its order.
+async fn add_totals_at_once<C: ConnectionTrait>(
+    conn: &C,
+    deltas: &[(TotalKey, i64)],
+) -> Result<(), StoreError> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = deltas
+        .iter()
+        .map(|(key, n)| {
+            serde_json::json!([
+                key.integration_id,
+                key.job_id,
+                key.created_day,
+                key.digest(),
+                key.metric,
+                key.stage_id,
+                key.detail,
+                n,
+            ])
+        })
+        .collect();
+    conn.execute_raw(statement(
+        Backend::Postgres,
+        "INSERT INTO funnel_totals \
+         (integration_id, job_id, created_day, total_key, metric, stage_id, detail, n) \
+         SELECT r->>0, r->>1, (r->>2)::bigint, r->>3, r->>4, r->>5, r->>6, (r->>7)::bigint \
+         FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS rows(r, position) \
+         ORDER BY position \
+         ON CONFLICT (integration_id, job_id, created_day, total_key) \
+         DO UPDATE SET n = funnel_totals.n + excluded.n",
+        vec![serde_json::Value::Array(rows).into()],
+    ))
+    .await
+    .or_store_error()?;
     Ok(())
 }
 

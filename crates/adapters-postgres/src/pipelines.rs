@@ -151,8 +151,25 @@ pub(crate) async fn save_pipelines<C: ConnectionTrait>(
             );
         }
     }
+    // An upsert rather than an insert: a pass stores two pages at once, and the pipeline cache
+    // may save a job's refreshed pipeline while a page that carries the same job commits.
     for chunk in stages.chunks(CHUNK / 2) {
         stage::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::columns([
+                    stage::Column::IntegrationId,
+                    stage::Column::JobId,
+                    stage::Column::StageId,
+                ])
+                .update_columns([
+                    stage::Column::Position,
+                    stage::Column::RemoteId,
+                    stage::Column::Name,
+                    stage::Column::StageIndex,
+                    stage::Column::Status,
+                ])
+                .to_owned(),
+            )
             .exec_without_returning(tx)
             .await
             .or_store_error()?;

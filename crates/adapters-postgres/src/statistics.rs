@@ -4,13 +4,15 @@
 //! where it is off). The sync's own lookups do not depend on them (they probe an index per id,
 //! see `store::application_probe`), but the API's reads, the feed's and the funnel's do, and a
 //! first pass can grow the tables from nothing to millions of rows in minutes. So every
-//! 10 000 application rows this process writes, the store applies autovacuum's own analyze rule
-//! (rows changed since the last `ANALYZE` above 50 + 10 % of the table) to the tables a pass
-//! fills, and analyzes those that passed it: a sampled read of about a tenth of a second, a
-//! handful of times per million rows, and never twice for one change when several replicas
-//! write.
+//! 10 000 application rows this process writes, the store looks for the tables a pass fills
+//! whose rows changed since their last `ANALYZE` by more than 50 + half the table, and analyzes
+//! them in the background: a sampled read of about a tenth of a second, each time a table has
+//! grown by half (a dozen times from ten thousand rows to a million), and never twice for one
+//! change when several replicas write. Autovacuum's own rule (a tenth of the table) held an
+//! `ANALYZE` running for most of a first pass, on the cores the pass needs; plans need the
+//! table's size right within a factor, not a tenth.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use sea_orm::{ConnectionTrait, FromQueryResult};
 
@@ -35,6 +37,8 @@ const SYNC_TABLES: [&str; 5] = [
 pub(crate) struct WriteCounter {
     written: AtomicU64,
     next_check_at: AtomicU64,
+    /// A refresh is running: the next checkpoint does not start another.
+    refreshing: AtomicBool,
 }
 
 impl Default for WriteCounter {
@@ -42,6 +46,7 @@ impl Default for WriteCounter {
         Self {
             written: AtomicU64::new(0),
             next_check_at: AtomicU64::new(CHECK_EVERY),
+            refreshing: AtomicBool::new(false),
         }
     }
 }
@@ -70,21 +75,30 @@ struct Stale {
 }
 
 impl Store {
-    /// Called after a committed page: every [`CHECK_EVERY`] rows, analyzes the sync's tables
-    /// whose statistics are stale by autovacuum's rule. A failure is logged, never the
-    /// caller's: statistics are an optimisation.
-    pub(crate) async fn count_written(&self, rows: usize) {
+    /// Called after a committed page: every [`CHECK_EVERY`] rows, starts analyzing the sync's
+    /// tables whose statistics are stale by autovacuum's rule, in the background (an `ANALYZE`
+    /// of a large table takes a tenth of a second, which the page's pass need not wait for),
+    /// one refresh at a time. A failure is logged, never the caller's: statistics are an
+    /// optimisation.
+    pub(crate) fn count_written(&self, rows: usize) {
         if self.backend != Backend::Postgres || !self.written.crossed(rows as u64) {
             return;
         }
-        if let Err(error) = self.analyze_stale().await {
-            tracing::warn!(%error, "could not refresh planner statistics");
+        if self.written.refreshing.swap(true, Ordering::AcqRel) {
+            return;
         }
+        let store = self.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.analyze_stale().await {
+                tracing::warn!(%error, "could not refresh planner statistics");
+            }
+            store.written.refreshing.store(false, Ordering::Release);
+        });
     }
 
-    /// Analyzes each of [`SYNC_TABLES`] changed by more than 50 rows and 10 % of its size
-    /// since its last `ANALYZE` (the defaults of `autovacuum_analyze_threshold` and
-    /// `autovacuum_analyze_scale_factor`); returns the tables analyzed.
+    /// Analyzes each of [`SYNC_TABLES`] changed by more than 50 rows and half its size since
+    /// its last `ANALYZE` (autovacuum's `autovacuum_analyze_threshold`, with a scale factor of
+    /// 0.5 rather than its 0.1); returns the tables analyzed.
     pub(crate) async fn analyze_stale(&self) -> Result<Vec<String>, sea_orm::DbErr> {
         let tables = SYNC_TABLES
             .iter()
@@ -96,7 +110,7 @@ impl Store {
                 "SELECT s.relname::text AS relname FROM pg_stat_user_tables s \
                  JOIN pg_class c ON c.oid = s.relid \
                  WHERE s.schemaname = current_schema() AND s.relname IN ({tables}) \
-                 AND s.n_mod_since_analyze > 50 + 0.1 * GREATEST(c.reltuples, 0)"
+                 AND s.n_mod_since_analyze > 50 + 0.5 * GREATEST(c.reltuples, 0)"
             ),
             Vec::new(),
         ))
@@ -221,7 +235,8 @@ mod postgres_tests {
             .execute_unprepared("ANALYZE applications")
             .await
             .unwrap();
-        insert_applications(&store, "greenhouse:newer", 5_000).await;
+        // More than half the analyzed rows: stale by the store's rule.
+        insert_applications(&store, "greenhouse:newer", 12_000).await;
 
         let values = || {
             vec![

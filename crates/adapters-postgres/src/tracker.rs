@@ -48,6 +48,7 @@ impl TrackerStore for Store {
             &tx,
             &update.integration_id,
             Some(update.lease),
+            IntegrationLock::Exclusive,
             "update_integration",
         )
         .await?;
@@ -140,9 +141,21 @@ impl TrackerStore for Store {
     async fn apply_page(&self, changes: PageChanges) -> Result<AppliedPage, StoreError> {
         let tx = self.begin_write().await?;
         let integration = &changes.integration_id;
-        if changes.lease.is_some() {
-            self.hold_lease(&tx, integration, changes.lease, "apply_page")
-                .await?;
+        // A pass stores pages of disjoint applications at once, so its pages share the lock;
+        // a page from anything else (a move or rejection being recorded) takes it alone, like
+        // every other write to the integration, and needs no registered integration to lock.
+        let lock = if changes.lease.is_some() {
+            IntegrationLock::Shared
+        } else {
+            IntegrationLock::Exclusive
+        };
+        let held = self
+            .hold_lease(&tx, integration, changes.lease, lock, "apply_page")
+            .await;
+        match held {
+            Ok(()) => {}
+            Err(StoreError::UnknownIntegration(_)) if changes.lease.is_none() => {}
+            Err(error) => return Err(error),
         }
         self.apply_page_in(tx, changes).await
     }
@@ -151,8 +164,14 @@ impl TrackerStore for Store {
         let tx = self.begin_write().await?;
         let integration = &changes.integration_id;
         // The integration row's lock orders this write with every page a pass applies.
-        self.hold_lease(&tx, integration, None, "apply_first_sighting")
-            .await?;
+        self.hold_lease(
+            &tx,
+            integration,
+            None,
+            IntegrationLock::Exclusive,
+            "apply_first_sighting",
+        )
+        .await?;
         let ids = changes
             .applications
             .iter()
@@ -216,8 +235,14 @@ impl TrackerStore for Store {
         let tx = self.begin_write().await?;
         // An operator's confirmation carries no lease, but takes the row lock all the same:
         // the integration row is always locked before the feed's counter.
-        self.hold_lease(&tx, integration, lease, "release_held")
-            .await?;
+        self.hold_lease(
+            &tx,
+            integration,
+            lease,
+            IntegrationLock::Exclusive,
+            "release_held",
+        )
+        .await?;
         execute(
             &tx,
             self.statement(
@@ -261,8 +286,14 @@ impl TrackerStore for Store {
     async fn complete_pass(&self, completion: PassCompletion) -> Result<(), StoreError> {
         let tx = self.begin_write().await?;
         let integration = &completion.integration_id;
-        self.hold_lease(&tx, integration, Some(completion.lease), "complete_pass")
-            .await?;
+        self.hold_lease(
+            &tx,
+            integration,
+            Some(completion.lease),
+            IntegrationLock::Exclusive,
+            "complete_pass",
+        )
+        .await?;
         // The flag says an operator's confirmation is pending: true only while held changes
         // remain (an operator may have released them during the pass).
         let deletions_held = completion.deletions_held
@@ -302,6 +333,7 @@ impl TrackerStore for Store {
             &tx,
             &failure.integration_id,
             Some(failure.lease),
+            IntegrationLock::Exclusive,
             "record_failure",
         )
         .await?;
@@ -354,13 +386,13 @@ impl Store {
         let appended = self.append_in(&tx, &changes.events).await?;
         tx.commit().await.or_store_error()?;
         self.announce(appended.head);
-        self.count_written(changes.applications.len()).await;
+        self.count_written(changes.applications.len());
         Ok(AppliedPage {
             events_appended: appended.count,
         })
     }
 
-    /// Locks the integration's row until the transaction ends (on SQLite the write transaction
+    /// Locks the integration's row (`lock`) until the transaction ends (on SQLite the write transaction
     /// already holds the database's lock) and, when the write comes from a pass, checks that
     /// its lease was not claimed again since: a stale epoch refuses the whole transaction with
     /// [`StoreError::LeaseLost`]. A claim updates the same row, so it cannot slip in between
@@ -370,11 +402,13 @@ impl Store {
         tx: &C,
         integration: &IntegrationId,
         lease: Option<LeaseEpoch>,
+        lock: IntegrationLock,
         operation: &'static str,
     ) -> Result<(), StoreError> {
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
+        let lock = match (self.backend, lock) {
+            (Backend::Postgres, IntegrationLock::Exclusive) => " FOR UPDATE",
+            (Backend::Postgres, IntegrationLock::Shared) => " FOR SHARE",
+            (Backend::Sqlite, _) => "",
         };
         let row = tx
             .query_one_raw(self.statement(
@@ -423,6 +457,16 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// How a write holds its integration's row until it commits. Both kinds keep out a claim (an
+/// `UPDATE` of the row), so a lease checked under either stays valid until the commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IntegrationLock {
+    /// Alone: no other write of the integration runs meanwhile.
+    Exclusive,
+    /// Beside the other pages of the same pass, which hold disjoint applications.
+    Shared,
 }
 
 /// The applications a write touches: those it stores and those whose stays it records.

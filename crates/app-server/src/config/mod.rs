@@ -53,7 +53,7 @@ impl Default for DatabaseSettings {
     fn default() -> Self {
         Self {
             url: Secret::new("sqlite://stagewatch.db?mode=rwc"),
-            max_connections: 10,
+            max_connections: 20,
             migrate_on_start: true,
         }
     }

@@ -2,12 +2,14 @@
 //! events, through the ports only.
 
 mod guard;
+mod in_flight;
 mod page;
 mod pipelines;
 mod report;
 mod service;
 
 pub use guard::DeletionGuard;
+pub use in_flight::{PAGES_BETWEEN_PAUSES, PAGES_IN_FLIGHT};
 pub use report::{PassOutcome, PassReport};
 pub use service::SyncService;
 

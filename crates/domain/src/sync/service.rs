@@ -1,8 +1,9 @@
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+use super::in_flight::PagesInFlight;
 use super::page::{assemble_page, newest_per_application};
 use super::pipelines::PipelineCache;
 use super::{PassMode, PassObserver, PassOutcome, PassReport, SyncError, SyncSettings};
@@ -15,8 +16,8 @@ use crate::event::{
 use crate::ids::{ApplicationId, IntegrationId, JobId};
 use crate::integration::{Capabilities, IntegrationInfo, Support, TrackedField};
 use crate::ports::{
-    ApplicationQuery, AppliedPage, AtsError, AtsGateway, Clock, IntegrationUpdate, LeaseEpoch,
-    PageChanges, PassCompletion, PassFailure, SyncState, TrackerStore,
+    ApplicationQuery, AtsError, AtsGateway, Clock, IntegrationUpdate, LeaseEpoch, PageChanges,
+    PassCompletion, PassFailure, SyncState, TrackerStore,
 };
 
 /// How often one pass starts reading applications from the first page again after Kombo
@@ -136,7 +137,65 @@ impl SyncService {
             page_size: self.settings.page_size,
             ..ApplicationQuery::default()
         };
-        let mut fetched = self.ats.fetch_applications(integration, &query, None).await;
+        let mut in_flight = PagesInFlight::new();
+        let read = self
+            .read_pages(
+                pass,
+                &query,
+                &mut pipelines,
+                &mut gaps,
+                report,
+                observer,
+                &mut in_flight,
+            )
+            .await;
+        // Every page settles before the pass ends, however it ends: a pass never returns while
+        // one of its transactions is still open.
+        in_flight.settle_all().await;
+        let stored = in_flight.account(report, observer);
+        match (read, stored) {
+            (_, Err(error)) if error.is_lease_lost() => Err(error.into()),
+            (Err(error), _) => Err(error),
+            (Ok(_), Err(error)) => Err(error.into()),
+            (Ok(PagesRead::Interrupted), Ok(())) => {
+                report.outcome = PassOutcome::Interrupted;
+                Ok(())
+            }
+            (Ok(PagesRead::Unsupported { message }), Ok(())) => {
+                let previous = capabilities.clone();
+                capabilities.applications = Support::Unsupported;
+                report
+                    .warnings
+                    .push(format!("applications cannot be read: {message}"));
+                self.finish_unreadable(pass, report, capabilities, Some(previous))
+                    .await
+            }
+            (Ok(PagesRead::Complete), Ok(())) => {
+                self.finish_complete(pass, &info, capabilities, &gaps, report)
+                    .await
+            }
+        }
+    }
+
+    /// Reads, detects and stores every page of `query`. Each page is fetched while the previous
+    /// one is detected and stored, and stored while the next one is fetched and detected
+    /// ([`PagesInFlight`]); the pages still being stored when this returns are the caller's to
+    /// settle.
+    #[allow(clippy::too_many_arguments)]
+    async fn read_pages<'s>(
+        &'s self,
+        pass: &Pass<'_>,
+        query: &ApplicationQuery,
+        pipelines: &mut PipelineCache<'_>,
+        gaps: &mut BTreeSet<TrackedField>,
+        report: &mut PassReport,
+        observer: &dyn PassObserver,
+        in_flight: &mut PagesInFlight<'s>,
+    ) -> Result<PagesRead, SyncError> {
+        let integration = pass.integration;
+        let mut fetched = in_flight
+            .alongside(self.ats.fetch_applications(integration, query, None))
+            .await;
         let mut restarts = 0;
         loop {
             let page = match fetched {
@@ -148,64 +207,49 @@ impl SyncService {
                     report.warnings.push(format!(
                         "Kombo refused the page cursor ({message}); reading from the first page again"
                     ));
-                    fetched = self.ats.fetch_applications(integration, &query, None).await;
+                    fetched = in_flight
+                        .alongside(self.ats.fetch_applications(integration, query, None))
+                        .await;
                     continue;
                 }
                 Err(AtsError::Unsupported { message, .. }) => {
-                    let previous = capabilities.clone();
-                    capabilities.applications = Support::Unsupported;
-                    report
-                        .warnings
-                        .push(format!("applications cannot be read: {message}"));
-                    return self
-                        .finish_unreadable(pass, report, capabilities, Some(previous))
-                        .await;
+                    return Ok(PagesRead::Unsupported { message });
                 }
                 Err(error) => return Err(error.into()),
             };
             report.pages += 1;
             report.skipped_records += page.skipped.len() as u64;
-            let mut changes = self
-                .detect_page(integration, page.items, &mut pipelines, &mut gaps, report)
-                .await?;
+            let applications: HashSet<ApplicationId> =
+                page.items.iter().map(|item| item.id.clone()).collect();
+            in_flight.make_room_for(&applications).await;
+            in_flight.account(report, observer)?;
+            let detected = in_flight
+                .alongside(self.detect_page(integration, page.items, pipelines, gaps, report))
+                .await;
+            in_flight.account(report, observer)?;
+            let mut changes = detected?;
             changes.lease = Some(pass.lease);
             report.deletions_held += changes.held.len() as u64;
             // An empty page (an idle incremental pass) writes nothing: no transaction at all.
-            let nothing_to_write = changes.writes_nothing();
+            if !changes.writes_nothing() {
+                in_flight.start(applications, self.store.apply_page(changes));
+            }
             let interrupted = page.next.is_some() && !observer.keep_going();
-            let next = page.next.filter(|_| !interrupted);
-            // The next page is fetched while this one is stored: one page ahead, no more.
-            let apply = async {
-                if nothing_to_write {
-                    Ok(AppliedPage::default())
+            let Some(cursor) = page.next.filter(|_| !interrupted) else {
+                return Ok(if interrupted {
+                    PagesRead::Interrupted
                 } else {
-                    self.store.apply_page(changes).await
-                }
+                    PagesRead::Complete
+                });
             };
-            let (applied, next_page) = futures::future::join(apply, async {
-                match next {
-                    Some(cursor) => Some(
-                        self.ats
-                            .fetch_applications(integration, &query, Some(cursor))
-                            .await,
-                    ),
-                    None => None,
-                }
-            })
-            .await;
-            report.events_appended += applied?.events_appended;
-            observer.page_applied(report);
-            if interrupted {
-                report.outcome = PassOutcome::Interrupted;
-                return Ok(());
-            }
-            match next_page {
-                Some(next_page) => fetched = next_page,
-                None => break,
-            }
+            fetched = in_flight
+                .alongside(
+                    self.ats
+                        .fetch_applications(integration, query, Some(cursor)),
+                )
+                .await;
+            in_flight.account(report, observer)?;
         }
-        self.finish_complete(pass, &info, capabilities, &gaps, report)
-            .await
     }
 
     /// Detects a page against the stored states and the pass's pipelines. A snapshot naming a
@@ -481,6 +525,17 @@ impl SyncService {
             .await?;
         Ok(())
     }
+}
+
+/// How reading a pass's pages ended.
+enum PagesRead {
+    Complete,
+    /// The observer asked to stop between pages.
+    Interrupted,
+    /// Kombo answered that this integration's applications cannot be read.
+    Unsupported {
+        message: String,
+    },
 }
 
 /// What every step of a pass needs: whose pass it is, under which lease, from which state.
