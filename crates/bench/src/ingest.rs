@@ -332,15 +332,20 @@ async fn idle(
             .map(|e| sandbox.request_count(*e))
             .collect()
     };
-    // Passes first until one reads nothing: what the last incremental round left has been seen
-    // to take more than one pass to drain, and an idle pass is one that has nothing to read.
-    for _ in 0..5 {
+    // Passes first until one reads nothing (an idle pass is one that has nothing to read): the
+    // sandbox stamps each change a millisecond after the one before, so a burst of changes (the
+    // last incremental round, a seeding) leaves its clock ahead of the wall clock, and passes
+    // read those changes again until the wall clock has caught up (over a second after the
+    // quick scale's rounds). Bounded: at most 100 passes and 10 s.
+    let warming_until = Instant::now() + Duration::from_secs(10);
+    for _ in 0..100 {
         let warm_up = sync
             .run_pass(integration, lease, PassMode::Incremental, &())
             .await?;
-        if warm_up.applications_seen == 0 {
+        if warm_up.applications_seen == 0 || Instant::now() > warming_until {
             break;
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let before = requests();
     let before_by_endpoint = by_endpoint();
