@@ -1,7 +1,7 @@
 //! Pages being stored while the pass reads and detects the next ones.
 //!
-//! A page's transaction spends much of its time waiting on the database; storing the next page
-//! meanwhile uses that time. Two pages may be stored at once only when they share no
+//! A page's transaction spends much of its time waiting on the database; storing the next pages
+//! meanwhile uses that time. Pages are stored side by side only when they share no
 //! application: each page is detected against stored states, so a page that holds an
 //! application still being written by another must wait for it to commit. Pages of disjoint
 //! applications can commit in either order without changing any event (events are per
