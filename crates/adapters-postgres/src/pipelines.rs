@@ -151,7 +151,7 @@ pub(crate) async fn save_pipelines<C: ConnectionTrait>(
             );
         }
     }
-    // An upsert rather than an insert: a pass stores two pages at once, and the pipeline cache
+    // An upsert rather than an insert: a pass stores several pages at once, and the pipeline cache
     // may save a job's refreshed pipeline while a page that carries the same job commits.
     for chunk in stages.chunks(CHUNK / 2) {
         stage::Entity::insert_many(chunk.to_vec())

@@ -76,7 +76,7 @@ struct Stale {
 
 impl Store {
     /// Called after a committed page: every [`CHECK_EVERY`] rows, starts analyzing the sync's
-    /// tables whose statistics are stale by autovacuum's rule, in the background (an `ANALYZE`
+    /// tables whose statistics are stale ([`Self::analyze_stale`]), in the background (an `ANALYZE`
     /// of a large table takes a tenth of a second, which the page's pass need not wait for),
     /// one refresh at a time. A failure is logged, never the caller's: statistics are an
     /// optimisation.

@@ -5,8 +5,32 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::application::ApplicationSnapshot;
 use crate::ids::{ApplicationId, CandidateId, IntegrationId, JobId, StageId};
+use crate::integration::{Capabilities, IntegrationInfo, IntegrationStatus, Support};
 use crate::outcome::Outcome;
 use crate::stage::{Pipeline, Stage, StageStatus};
+
+/// Capabilities of an ATS that reads applications, outcomes and stages, with no gap seen.
+pub fn fully_supported() -> Capabilities {
+    Capabilities {
+        applications: Support::Supported,
+        outcome: Support::Supported,
+        current_stage: Support::Supported,
+        observed_gaps: std::collections::BTreeSet::new(),
+    }
+}
+
+/// Kombo's description of the fixture integration: an active Greenhouse connection with
+/// `capabilities`.
+pub fn integration_info(capabilities: Capabilities) -> IntegrationInfo {
+    IntegrationInfo {
+        id: integration(),
+        tool: Some("greenhouse".into()),
+        status: IntegrationStatus::Active,
+        setup_status: None,
+        data_expired_at: None,
+        capabilities,
+    }
+}
 
 /// `2026-11-28T10:00:00Z` plus `minutes`.
 pub fn at(minutes: i64) -> DateTime<Utc> {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use async_trait::async_trait;
-use domain::fixtures::{at, integration, pipeline, snapshot};
+use domain::fixtures::{at, fully_supported, integration, integration_info, pipeline, snapshot};
 use domain::ports::{
     AppliedPage, HoldStats, LeaseEpoch, MockAtsGateway, MockClock, Page, PageChanges, PageCursor,
     PassCompletion, PassFailure, StoreError, SyncState, TrackerStore,
@@ -18,8 +18,7 @@ use domain::sync::{
     PAGES_BETWEEN_PAUSES, PAGES_IN_FLIGHT, PassMode, PassOutcome, SyncService, SyncSettings,
 };
 use domain::{
-    ApplicationId, ApplicationSnapshot, Capabilities, IntegrationId, IntegrationInfo,
-    IntegrationStatus, JobId, Pipeline, Support, TrackedApplication,
+    ApplicationId, ApplicationSnapshot, IntegrationId, JobId, Pipeline, TrackedApplication,
 };
 
 const LEASE: LeaseEpoch = LeaseEpoch(3);
@@ -167,21 +166,8 @@ fn kombo(pages: &[&[&str]]) -> MockAtsGateway {
         .map(|ids| ids.iter().map(|id| snapshot(id, "applied", -5)).collect())
         .collect();
     let mut ats = MockAtsGateway::new();
-    ats.expect_integration_info().returning(|_| {
-        Ok(IntegrationInfo {
-            id: integration(),
-            tool: Some("greenhouse".into()),
-            status: IntegrationStatus::Active,
-            setup_status: None,
-            data_expired_at: None,
-            capabilities: Capabilities {
-                applications: Support::Supported,
-                outcome: Support::Supported,
-                current_stage: Support::Supported,
-                observed_gaps: BTreeSet::new(),
-            },
-        })
-    });
+    ats.expect_integration_info()
+        .returning(|_| Ok(integration_info(fully_supported())));
     ats.expect_fetch_jobs()
         .returning(|_, _, _| Ok(Page::last(vec![pipeline()])));
     ats.expect_fetch_applications()

@@ -4,7 +4,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use domain::event::EventKind;
-use domain::fixtures::{at, integration, pipeline, snapshot, stage_id};
+use domain::fixtures::{
+    at, fully_supported, integration, integration_info, pipeline, snapshot, stage_id,
+};
 use domain::integration::TrackedField;
 use domain::ports::{
     ApplicationQuery, AppliedPage, AtsError, HoldStats, LeaseEpoch, MockAtsGateway, MockClock,
@@ -12,35 +14,12 @@ use domain::ports::{
     SyncState,
 };
 use domain::sync::{PassMode, PassObserver, PassOutcome, SyncError, SyncService, SyncSettings};
-use domain::{
-    ApplicationSnapshot, Capabilities, IntegrationInfo, IntegrationStatus, Support,
-    TrackedApplication,
-};
-
-fn supported() -> Capabilities {
-    Capabilities {
-        applications: Support::Supported,
-        outcome: Support::Supported,
-        current_stage: Support::Supported,
-        observed_gaps: std::collections::BTreeSet::new(),
-    }
-}
-
-fn info(capabilities: Capabilities) -> IntegrationInfo {
-    IntegrationInfo {
-        id: integration(),
-        tool: Some("greenhouse".into()),
-        status: IntegrationStatus::Active,
-        setup_status: None,
-        data_expired_at: None,
-        capabilities,
-    }
-}
+use domain::{ApplicationSnapshot, Capabilities, IntegrationStatus, Support, TrackedApplication};
 
 fn synced_before() -> SyncState {
     SyncState {
         watermark: Some(at(-60)),
-        capabilities: Some(supported()),
+        capabilities: Some(fully_supported()),
         status: Some(IntegrationStatus::Active),
         failing_since: None,
         deletions_held: false,
@@ -143,7 +122,7 @@ fn ats(
 ) -> MockAtsGateway {
     let mut ats = MockAtsGateway::new();
     ats.expect_integration_info()
-        .returning(move |_| Ok(info(capabilities.clone())));
+        .returning(move |_| Ok(integration_info(capabilities.clone())));
     ats.expect_fetch_jobs()
         .returning(|_, _, _| Ok(Page::last(vec![pipeline()])));
     let pages = Mutex::new(pages.into_iter());
@@ -211,7 +190,7 @@ fn multi_page_pass_applies_each_page_and_then_moves_the_watermark() {
         tracked(&snapshot("a2", "applied", -90)),
     ];
     let ats = ats(
-        supported(),
+        fully_supported(),
         vec![
             page(vec![snapshot("a1", "onsite", -10)], Some("c1")),
             page(
@@ -262,13 +241,13 @@ fn multi_page_pass_applies_each_page_and_then_moves_the_watermark() {
 fn first_pass_is_full_and_fetches_every_pipeline() {
     let recorded = Shared::default();
     let mut ats = ats(
-        supported(),
+        fully_supported(),
         vec![page(vec![snapshot("a1", "applied", 0)], None)],
         &recorded,
     );
     ats.checkpoint();
     ats.expect_integration_info()
-        .returning(|_| Ok(info(supported())));
+        .returning(|_| Ok(integration_info(fully_supported())));
     ats.expect_fetch_jobs()
         .withf(|_, query, _| query.ids.is_empty())
         .times(1)
@@ -303,7 +282,7 @@ fn first_pass_is_full_and_fetches_every_pipeline() {
 fn failure_mid_pass_keeps_applied_pages_and_the_old_watermark() {
     let recorded = Shared::default();
     let ats = ats(
-        supported(),
+        fully_supported(),
         vec![
             page(vec![snapshot("a1", "onsite", -10)], Some("c1")),
             Err(AtsError::Transient {
@@ -350,7 +329,7 @@ fn expired_cursor() -> Result<Page<ApplicationSnapshot>, AtsError> {
 fn an_expired_cursor_restarts_the_listing_from_its_first_page() {
     let recorded = Shared::default();
     let ats = ats(
-        supported(),
+        fully_supported(),
         vec![
             page(vec![snapshot("a1", "onsite", -10)], Some("c1")),
             expired_cursor(),
@@ -402,7 +381,7 @@ fn a_cursor_refused_again_and_again_fails_the_pass() {
         pages.push(page(vec![snapshot("a1", "onsite", -10)], Some("c1")));
         pages.push(expired_cursor());
     }
-    let ats = ats(supported(), pages, &recorded);
+    let ats = ats(fully_supported(), pages, &recorded);
     let result = pollster::block_on(
         service(ats, store(synced_before(), vec![], &recorded)).run_pass(
             &integration(),
@@ -429,7 +408,7 @@ fn a_cursor_refused_again_and_again_fails_the_pass() {
 fn failure_during_a_failing_streak_raises_no_second_event() {
     let recorded = Shared::default();
     let ats = ats(
-        supported(),
+        fully_supported(),
         vec![Err(AtsError::Transient {
             reason: "timeout".into(),
         })],
@@ -455,7 +434,7 @@ fn failure_during_a_failing_streak_raises_no_second_event() {
 fn store_failure_while_applying_fails_the_pass() {
     let recorded = Shared::default();
     let ats = ats(
-        supported(),
+        fully_supported(),
         vec![page(vec![snapshot("a1", "onsite", -10)], None)],
         &recorded,
     );
@@ -498,7 +477,7 @@ fn rate_limit_defers_the_pass_without_counting_as_failure() {
     let limited = AtsError::RateLimited {
         retry_after: Some(Duration::from_secs(30)),
     };
-    let ats = ats(supported(), vec![Err(limited)], &recorded);
+    let ats = ats(fully_supported(), vec![Err(limited)], &recorded);
     let result = pollster::block_on(
         service(ats, store(synced_before(), vec![], &recorded)).run_pass(
             &integration(),
@@ -523,7 +502,7 @@ fn rate_limit_defers_the_pass_without_counting_as_failure() {
 fn ats_that_cannot_read_applications_is_recorded_not_failed() {
     let recorded = Shared::default();
     let ats = ats(
-        supported(),
+        fully_supported(),
         vec![Err(AtsError::Unsupported {
             code: "INTEGRATION.MODEL_NOT_AVAILABLE".into(),
             message: "applications are not available".into(),
@@ -563,12 +542,12 @@ fn ats_that_cannot_read_applications_is_recorded_not_failed() {
 #[test]
 fn coverage_saying_applications_are_unavailable_skips_reading() {
     let recorded = Shared::default();
-    let mut unreadable = supported();
+    let mut unreadable = fully_supported();
     unreadable.applications = Support::Unsupported;
     let mut ats = MockAtsGateway::new();
     let reported = unreadable.clone();
     ats.expect_integration_info()
-        .returning(move |_| Ok(info(reported.clone())));
+        .returning(move |_| Ok(integration_info(reported.clone())));
     ats.expect_fetch_applications().times(0);
     let report = pollster::block_on(
         service(ats, store(synced_before(), vec![], &recorded)).run_pass(
@@ -608,7 +587,7 @@ fn not_ready_integration_is_deferred_quietly() {
 #[test]
 fn recovery_after_failures_is_announced() {
     let recorded = Shared::default();
-    let ats = ats(supported(), vec![page(vec![], None)], &recorded);
+    let ats = ats(fully_supported(), vec![page(vec![], None)], &recorded);
     let state = SyncState {
         failing_since: Some(at(-30)),
         ..synced_before()
@@ -632,7 +611,7 @@ fn recovery_after_failures_is_announced() {
 #[test]
 fn status_change_reported_by_kombo_raises_an_event() {
     let recorded = Shared::default();
-    let ats = ats(supported(), vec![page(vec![], None)], &recorded);
+    let ats = ats(fully_supported(), vec![page(vec![], None)], &recorded);
     let state = SyncState {
         status: Some(IntegrationStatus::Invalid),
         ..synced_before()
@@ -653,7 +632,7 @@ fn status_change_reported_by_kombo_raises_an_event() {
 #[test]
 fn an_idle_pass_writes_only_its_completion() {
     let recorded = Shared::default();
-    let ats = ats(supported(), vec![page(vec![], None)], &recorded);
+    let ats = ats(fully_supported(), vec![page(vec![], None)], &recorded);
     pollster::block_on(
         service(ats, store(synced_before(), vec![], &recorded)).run_pass(
             &integration(),
@@ -689,7 +668,7 @@ fn deleted_snapshots(count: usize) -> (Vec<TrackedApplication>, Vec<ApplicationS
 fn mass_deletion_is_held_and_flagged() {
     let recorded = Shared::default();
     let (held, deleted) = deleted_snapshots(3);
-    let ats = ats(supported(), vec![page(deleted, None)], &recorded);
+    let ats = ats(fully_supported(), vec![page(deleted, None)], &recorded);
     let store = store_holding(
         synced_before(),
         held,
@@ -728,7 +707,7 @@ fn mass_deletion_is_held_and_flagged() {
 #[test]
 fn held_deletions_already_flagged_are_not_announced_again() {
     let recorded = Shared::default();
-    let ats = ats(supported(), vec![page(vec![], None)], &recorded);
+    let ats = ats(fully_supported(), vec![page(vec![], None)], &recorded);
     let state = SyncState {
         deletions_held: true,
         ..synced_before()
@@ -758,7 +737,7 @@ fn held_deletions_already_flagged_are_not_announced_again() {
 fn few_deletions_are_released_at_the_end_of_the_pass() {
     let recorded = Shared::default();
     let (held, deleted) = deleted_snapshots(1);
-    let ats = ats(supported(), vec![page(deleted, None)], &recorded);
+    let ats = ats(fully_supported(), vec![page(deleted, None)], &recorded);
     let store = store_holding(
         synced_before(),
         held,
@@ -786,7 +765,7 @@ fn stage_missing_from_the_pipeline_refreshes_it_once() {
     let recorded = Shared::default();
     let mut ats = MockAtsGateway::new();
     ats.expect_integration_info()
-        .returning(|_| Ok(info(supported())));
+        .returning(|_| Ok(integration_info(fully_supported())));
     let mut with_new_stage = pipeline();
     with_new_stage
         .stages
@@ -835,7 +814,7 @@ fn values_going_unknown_flag_the_capability() {
     let held = vec![tracked(&snapshot("a1", "onsite", -90))];
     let mut blank = snapshot("a1", "onsite", -5);
     blank.outcome = None;
-    let ats = ats(supported(), vec![page(vec![blank], None)], &recorded);
+    let ats = ats(fully_supported(), vec![page(vec![blank], None)], &recorded);
     pollster::block_on(
         service(ats, store(synced_before(), held, &recorded)).run_pass(
             &integration(),
@@ -868,7 +847,7 @@ impl PassObserver for StopAfterFirstPage {
 fn interrupted_pass_keeps_its_pages_but_not_a_new_watermark() {
     let recorded = Shared::default();
     let ats = ats(
-        supported(),
+        fully_supported(),
         vec![
             page(vec![snapshot("a1", "onsite", -10)], Some("c1")),
             page(vec![], None),
@@ -918,7 +897,7 @@ fn pass_after_a_hold(
     let recorded = Shared::default();
     let mut ats = MockAtsGateway::new();
     ats.expect_integration_info().returning(move |_| {
-        let mut info = info(supported());
+        let mut info = integration_info(fully_supported());
         info.data_expired_at = data_expired_at;
         Ok(info)
     });
@@ -976,7 +955,7 @@ fn a_pass_that_cannot_read_applications_keeps_the_hold_flag() {
     let recorded = Shared::default();
     let unreadable = Capabilities {
         applications: Support::Unsupported,
-        ..supported()
+        ..fully_supported()
     };
     let ats = ats(unreadable, vec![], &recorded);
     let state = SyncState {
@@ -1002,7 +981,7 @@ fn a_pass_that_cannot_read_applications_keeps_the_hold_flag() {
 fn every_write_of_a_pass_carries_its_lease() {
     let recorded = Shared::default();
     let (held, deleted) = deleted_snapshots(1);
-    let ats = ats(supported(), vec![page(deleted, None)], &recorded);
+    let ats = ats(fully_supported(), vec![page(deleted, None)], &recorded);
     let store = store_holding(
         synced_before(),
         held,
@@ -1025,7 +1004,7 @@ fn every_write_of_a_pass_carries_its_lease() {
 fn a_pass_whose_write_is_fenced_stops_at_once_and_records_nothing_more() {
     let recorded = Shared::default();
     let ats = ats(
-        supported(),
+        fully_supported(),
         vec![
             page(vec![snapshot("a1", "onsite", -10)], Some("c1")),
             page(vec![snapshot("a2", "onsite", -10)], None),
@@ -1072,7 +1051,7 @@ fn a_pass_whose_write_is_fenced_stops_at_once_and_records_nothing_more() {
 fn pipelines_are_read_once_per_pass_not_once_per_page() {
     let recorded = Shared::default();
     let ats = ats(
-        supported(),
+        fully_supported(),
         vec![
             page(vec![snapshot("a1", "onsite", -10)], Some("c1")),
             page(vec![snapshot("a2", "offer", -9)], Some("c2")),
@@ -1117,7 +1096,7 @@ fn pipelines_are_read_once_per_pass_not_once_per_page() {
 fn a_full_pass_reads_no_stored_pipeline_for_jobs_it_fetched() {
     let recorded = Shared::default();
     let ats = ats(
-        supported(),
+        fully_supported(),
         vec![
             page(vec![snapshot("a1", "onsite", -10)], Some("c1")),
             page(vec![snapshot("a2", "offer", -9)], None),

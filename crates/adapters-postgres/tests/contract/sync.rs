@@ -1,14 +1,13 @@
 //! The domain's sync use case running on the real store, with Kombo scripted.
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use adapters_postgres::{Backend, NewIntegration, Store};
 use chrono::{DateTime, Utc};
-use domain::fixtures::{integration, pipeline, snapshot, stage};
+use domain::fixtures::{fully_supported, integration, integration_info, pipeline, snapshot, stage};
 use domain::ports::{Clock, LeaseEpoch, MockAtsGateway, Page};
 use domain::sync::{PassMode, SyncService, SyncSettings};
-use domain::{ApplicationSnapshot, Capabilities, IntegrationInfo, IntegrationStatus, Support};
+use domain::{ApplicationSnapshot, IntegrationStatus};
 
 use crate::contract;
 use crate::support::{TestDb, assert_gap_free, at, whole_feed};
@@ -26,21 +25,8 @@ impl Clock for TestClock {
 /// A Kombo whose applications are whatever `state` holds.
 fn kombo(state: Arc<Mutex<Vec<ApplicationSnapshot>>>) -> MockAtsGateway {
     let mut ats = MockAtsGateway::new();
-    ats.expect_integration_info().returning(|_| {
-        Ok(IntegrationInfo {
-            id: integration(),
-            tool: Some("greenhouse".into()),
-            status: IntegrationStatus::Active,
-            setup_status: None,
-            data_expired_at: None,
-            capabilities: Capabilities {
-                applications: Support::Supported,
-                outcome: Support::Supported,
-                current_stage: Support::Supported,
-                observed_gaps: BTreeSet::new(),
-            },
-        })
-    });
+    ats.expect_integration_info()
+        .returning(|_| Ok(integration_info(fully_supported())));
     ats.expect_fetch_jobs()
         .returning(|_, _, _| Ok(Page::last(vec![pipeline()])));
     ats.expect_fetch_applications()
