@@ -869,6 +869,42 @@ fn interrupted_pass_keeps_its_pages_but_not_a_new_watermark() {
     assert!(recorded.completions.is_empty());
 }
 
+/// Counts the pages it is told were stored.
+#[derive(Default)]
+struct CountPages(std::sync::atomic::AtomicU64);
+
+impl PassObserver for CountPages {
+    fn page_applied(&self, _: &domain::sync::PassReport) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn every_page_is_reported_stored_an_empty_one_too() {
+    let recorded = Shared::default();
+    let ats = ats(
+        fully_supported(),
+        vec![
+            page(vec![snapshot("a1", "onsite", -10)], Some("c1")),
+            page(vec![], None),
+        ],
+        &recorded,
+    );
+    let observer = CountPages::default();
+    let report = pollster::block_on(
+        service(ats, store(synced_before(), vec![], &recorded)).run_pass(
+            &integration(),
+            LEASE,
+            PassMode::Incremental,
+            &observer,
+        ),
+    )
+    .unwrap();
+    assert_eq!(report.outcome, PassOutcome::Completed);
+    assert_eq!(recorded.lock().unwrap().pages.len(), 1, "one page to write");
+    assert_eq!(observer.0.into_inner(), 2, "two pages stored");
+}
+
 #[test]
 fn confirming_deletions_releases_them() {
     let mut store = MockTrackerStore::new();

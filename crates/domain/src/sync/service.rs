@@ -230,8 +230,11 @@ impl SyncService {
             let mut changes = detected?;
             changes.lease = Some(pass.lease);
             report.deletions_held += changes.held.len() as u64;
-            // An empty page (an idle incremental pass) writes nothing: no transaction at all.
-            if !changes.writes_nothing() {
+            // An empty page (an idle incremental pass) writes nothing: no transaction at all,
+            // and it counts as stored at once.
+            if changes.writes_nothing() {
+                observer.page_applied(report);
+            } else {
                 in_flight.start(applications, self.store.apply_page(changes));
             }
             let interrupted = page.next.is_some() && !observer.keep_going();
