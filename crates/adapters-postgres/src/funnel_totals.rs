@@ -48,6 +48,15 @@ const BUCKETS_PER_DOUBLING: f64 = 32.0;
 /// Totals a recount holds in memory before it writes them.
 const REBUILD_KEYS_IN_MEMORY: usize = 200_000;
 
+/// Rows each total may be kept in, summed when read. A write adds to one slot's rows; writes at
+/// the same time take different slots, so that one never waits for another's row locks (the
+/// pages a pass stores at once add to the same totals). More slots than a pass has pages in
+/// flight; at most this many rows per total.
+pub(crate) const TOTAL_SLOTS: i16 = 4;
+
+/// The slot of a recount, which replaces an integration's rows.
+const RECOUNT_SLOT: i16 = 0;
+
 /// One total an application adds to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct TotalKey {
@@ -375,26 +384,29 @@ pub(crate) async fn read_stays<C: ConnectionTrait>(
     Ok(stays)
 }
 
-/// Adds `deltas` to the totals. Rows that fall to zero stay: their keys (a day, a stage, a
-/// path) come back, and their number is bounded by the keys ever used.
+/// Adds `deltas` to the totals' rows of `slot` (below [`TOTAL_SLOTS`]). Rows that fall to
+/// zero stay: their keys (a day, a stage, a path) come back, and their number is bounded by the
+/// keys ever used.
 pub(crate) async fn add_totals<C: ConnectionTrait>(
     conn: &C,
     backend: Backend,
+    slot: i16,
     deltas: HashMap<TotalKey, i64>,
 ) -> Result<(), StoreError> {
     let mut deltas: Vec<(TotalKey, i64)> = deltas.into_iter().collect();
-    // One order for every writer, so that two transactions never wait on each other's rows.
+    // One order for every writer, so that two transactions of one slot never wait on each
+    // other's rows in a cycle.
     deltas.sort_unstable();
     if backend == Backend::Postgres {
-        return add_totals_at_once(conn, &deltas).await;
+        return add_totals_at_once(conn, slot, &deltas).await;
     }
-    for chunk in deltas.chunks(CHUNK / 8) {
-        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 8);
+    for chunk in deltas.chunks(CHUNK / 9) {
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 9);
         let mut rows = Vec::with_capacity(chunk.len());
         for (key, n) in chunk {
             let at = values.len();
             rows.push(format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
                 at + 1,
                 at + 2,
                 at + 3,
@@ -402,7 +414,8 @@ pub(crate) async fn add_totals<C: ConnectionTrait>(
                 at + 5,
                 at + 6,
                 at + 7,
-                at + 8
+                at + 8,
+                at + 9
             ));
             values.push(key.integration_id.clone().into());
             values.push(key.job_id.clone().into());
@@ -412,11 +425,12 @@ pub(crate) async fn add_totals<C: ConnectionTrait>(
             values.push(key.stage_id.clone().into());
             values.push(key.detail.clone().into());
             values.push((*n).into());
+            values.push(slot.into());
         }
         let sql = format!(
             "INSERT INTO funnel_totals \
-             (integration_id, job_id, created_day, total_key, metric, stage_id, detail, n) \
-             VALUES {} ON CONFLICT (integration_id, job_id, created_day, total_key) \
+             (integration_id, job_id, created_day, total_key, metric, stage_id, detail, n, slot) \
+             VALUES {} ON CONFLICT (integration_id, job_id, created_day, total_key, slot) \
              DO UPDATE SET n = funnel_totals.n + excluded.n",
             rows.join(", ")
         );
@@ -431,6 +445,7 @@ pub(crate) async fn add_totals<C: ConnectionTrait>(
 /// from one JSON array in its order.
 async fn add_totals_at_once<C: ConnectionTrait>(
     conn: &C,
+    slot: i16,
     deltas: &[(TotalKey, i64)],
 ) -> Result<(), StoreError> {
     if deltas.is_empty() {
@@ -454,13 +469,13 @@ async fn add_totals_at_once<C: ConnectionTrait>(
     conn.execute_raw(statement(
         Backend::Postgres,
         "INSERT INTO funnel_totals \
-         (integration_id, job_id, created_day, total_key, metric, stage_id, detail, n) \
-         SELECT r->>0, r->>1, (r->>2)::bigint, r->>3, r->>4, r->>5, r->>6, (r->>7)::bigint \
+         (integration_id, job_id, created_day, total_key, metric, stage_id, detail, n, slot) \
+         SELECT r->>0, r->>1, (r->>2)::bigint, r->>3, r->>4, r->>5, r->>6, (r->>7)::bigint, $2::smallint \
          FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS rows(r, position) \
          ORDER BY position \
-         ON CONFLICT (integration_id, job_id, created_day, total_key) \
+         ON CONFLICT (integration_id, job_id, created_day, total_key, slot) \
          DO UPDATE SET n = funnel_totals.n + excluded.n",
-        vec![serde_json::Value::Array(rows).into()],
+        vec![serde_json::Value::Array(rows).into(), slot.into()],
     ))
     .await
     .or_store_error()?;
@@ -562,7 +577,7 @@ pub(crate) async fn recount<C: ConnectionTrait>(
         // Each row written once where it fits in memory, rather than updated per batch
         // (every update leaves a dead row behind until the next vacuum).
         if counted.len() >= REBUILD_KEYS_IN_MEMORY {
-            add_totals(conn, backend, std::mem::take(&mut counted)).await?;
+            add_totals(conn, backend, RECOUNT_SLOT, std::mem::take(&mut counted)).await?;
         }
         tracing::info!(
             integration = %integration_id,
@@ -570,7 +585,7 @@ pub(crate) async fn recount<C: ConnectionTrait>(
             "funnel totals recounted so far"
         );
     }
-    add_totals(conn, backend, counted).await
+    add_totals(conn, backend, RECOUNT_SLOT, counted).await
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use domain::ports::StoreError;
@@ -16,6 +17,7 @@ use tokio::sync::{OnceCell, watch};
 
 use crate::error::OrStoreError;
 use crate::feed::{ListenerTask, advance};
+use crate::funnel_totals::TOTAL_SLOTS;
 use crate::migration::Migrator;
 use crate::statistics::WriteCounter;
 
@@ -106,6 +108,8 @@ pub struct Store {
     pub(crate) listener: Arc<OnceCell<ListenerTask>>,
     /// Application rows written by this process, to refresh planner statistics as they grow.
     pub(crate) written: Arc<WriteCounter>,
+    /// Writes to the funnel totals so far, which picks each one's slot.
+    pub(crate) totals_writes: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -146,6 +150,7 @@ impl Store {
             appended: Arc::new(watch::Sender::new(0)),
             listener: Arc::new(OnceCell::new()),
             written: Arc::new(WriteCounter::default()),
+            totals_writes: Arc::new(AtomicU64::new(0)),
         };
         if options.migrate {
             store.migrate().await?;
@@ -221,6 +226,19 @@ impl Store {
 
     pub(crate) fn db_backend(&self) -> DatabaseBackend {
         self.backend.database_backend()
+    }
+
+    /// The slot of the funnel totals the next write adds to: each in turn on PostgreSQL, so that
+    /// the pages a pass stores at once add to different rows; SQLite writes one at a time.
+    pub(crate) fn next_totals_slot(&self) -> i16 {
+        match self.backend {
+            Backend::Postgres => {
+                let turn = self.totals_writes.fetch_add(1, Ordering::Relaxed);
+                i16::try_from(turn % u64::from(TOTAL_SLOTS.unsigned_abs()))
+                    .expect("a slot is below TOTAL_SLOTS")
+            }
+            Backend::Sqlite => 0,
+        }
     }
 
     /// Tells this process's waiters that the feed grew.

@@ -529,7 +529,7 @@ impl Store {
             after.push(funnel_totals::first_written(latest[id], entries));
         }
         let deltas = funnel_totals::difference(&before, &after);
-        funnel_totals::add_totals(tx, self.backend, deltas).await
+        funnel_totals::add_totals(tx, self.backend, self.next_totals_slot(), deltas).await
     }
 }
 

@@ -11,6 +11,7 @@ mod m20261203_000100_console_sessions;
 mod m20261204_000100_job_index_led_by_job;
 mod m20261204_000200_pending_deliveries_index;
 mod m20261205_000100_funnel_totals;
+mod m20261205_000200_funnel_total_slots;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000100_job_index_led_by_job::Migration),
             Box::new(m20261204_000200_pending_deliveries_index::Migration),
             Box::new(m20261205_000100_funnel_totals::Migration),
+            Box::new(m20261205_000200_funnel_total_slots::Migration),
         ]
     }
 }
