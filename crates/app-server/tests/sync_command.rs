@@ -136,7 +136,9 @@ async fn a_sync_on_demand_takes_the_lease_and_names_the_holder_when_taken() {
 }
 
 /// Every funnel total that is not zero, its slots summed, in key order.
-async fn funnel_totals(store: &adapters_postgres::Store) -> Vec<(String, String, i64, String, i64)> {
+async fn funnel_totals(
+    store: &adapters_postgres::Store,
+) -> Vec<(String, String, i64, String, i64)> {
     let rows = store
         .connection()
         .query_all_raw(sea_orm::Statement::from_string(

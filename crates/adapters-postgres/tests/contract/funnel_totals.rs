@@ -167,7 +167,9 @@ async fn slots(store: &Store) -> Vec<i64> {
         ))
         .await
         .unwrap();
-    rows.iter().map(|row| row.try_get("", "slot").unwrap()).collect()
+    rows.iter()
+        .map(|row| row.try_get("", "slot").unwrap())
+        .collect()
 }
 
 async fn totals_answer_as_the_stays_do(backend: Backend) {
