@@ -37,6 +37,9 @@ pub struct IntegrationRecord {
     pub poll_interval: Option<Duration>,
     pub paused: bool,
     pub next_sync_at: DateTime<Utc>,
+    /// When a webhook or an API call asked for a sync that has not run yet: such integrations
+    /// are claimed first.
+    pub sync_requested_at: Option<DateTime<Utc>>,
     pub last_pass_started_at: Option<DateTime<Utc>>,
     pub last_pass_finished_at: Option<DateTime<Utc>>,
     pub last_full_pass_at: Option<DateTime<Utc>>,
@@ -93,6 +96,17 @@ impl Registered {
     }
 }
 
+/// The order [`Store::claim_due`] takes integrations in: requested first, oldest request first
+/// (`false` sorts before `true`), then by due time.
+fn claim_order(row: &integration::Model) -> (bool, Option<DateTime<Utc>>, DateTime<Utc>, String) {
+    (
+        row.sync_requested_at.is_none(),
+        row.sync_requested_at,
+        row.next_sync_at,
+        row.id.clone(),
+    )
+}
+
 pub(crate) fn record_from_row(row: integration::Model) -> Result<IntegrationRecord, StoreError> {
     Ok(IntegrationRecord {
         id: id(row.id)?,
@@ -110,6 +124,7 @@ pub(crate) fn record_from_row(row: integration::Model) -> Result<IntegrationReco
             .map(|s| Duration::from_secs(u64::try_from(s).unwrap_or_default())),
         paused: row.paused,
         next_sync_at: row.next_sync_at,
+        sync_requested_at: row.sync_requested_at,
         last_pass_started_at: row.last_pass_started_at,
         last_pass_finished_at: row.last_pass_finished_at,
         last_full_pass_at: row.last_full_pass_at,
@@ -147,6 +162,7 @@ impl Store {
                 .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
             paused: false,
             next_sync_at: now,
+            sync_requested_at: None,
             last_pass_started_at: None,
             last_pass_finished_at: None,
             last_full_pass_at: None,
@@ -220,7 +236,9 @@ impl Store {
         Ok(touched > 0)
     }
 
-    /// Makes the integration due now (a sync on demand); false when not registered.
+    /// Makes the integration due now and requested (a sync on demand), so that it is claimed
+    /// before integrations that are only due on their schedule; false when not registered. An
+    /// earlier request still waiting keeps its time.
     pub async fn make_due(
         &self,
         id: &IntegrationId,
@@ -229,7 +247,8 @@ impl Store {
         let touched = execute(
             &self.db,
             self.statement(
-                "UPDATE integrations SET next_sync_at = $1 WHERE id = $2",
+                "UPDATE integrations SET next_sync_at = $1, \
+                   sync_requested_at = COALESCE(sync_requested_at, $1) WHERE id = $2",
                 vec![now.into(), id.as_str().into()],
             ),
         )
@@ -282,7 +301,8 @@ impl Store {
 
     /// Claims up to `limit` integrations due for a sync (not paused, `next_sync_at <= now`,
     /// lease free or expired) for `owner` until `now + lease`, increasing each one's fencing
-    /// token (`lease_epoch`). On PostgreSQL the candidates are locked with
+    /// token (`lease_epoch`): those requested by a webhook or an API call first, oldest request
+    /// first, then the rest in the order they fell due. On PostgreSQL the candidates are locked with
     /// `FOR UPDATE SKIP LOCKED`, so concurrent claimers on other replicas take different
     /// integrations instead of queueing behind each other; on SQLite the statement runs under
     /// the database's single write lock.
@@ -306,7 +326,8 @@ impl Store {
              WHERE id IN (SELECT id FROM integrations \
                WHERE paused = $3 AND next_sync_at <= $4 \
                  AND (lease_expires_at IS NULL OR lease_expires_at <= $4) \
-               ORDER BY next_sync_at, id LIMIT $5 {lock}) \
+               ORDER BY sync_requested_at IS NULL, sync_requested_at, next_sync_at, id \
+               LIMIT $5 {lock}) \
              RETURNING {columns}",
             columns = Store::returning::<integration::Entity>()
         );
@@ -325,7 +346,7 @@ impl Store {
             .all(&self.db)
             .await
             .or_store_error()?;
-        rows.sort_by(|a, b| (a.next_sync_at, &a.id).cmp(&(b.next_sync_at, &b.id)));
+        rows.sort_by_key(claim_order);
         rows.into_iter().map(record_from_row).collect()
     }
 
@@ -413,6 +434,8 @@ impl Store {
                 "UPDATE integrations SET lease_owner = NULL, lease_expires_at = NULL, \
                    next_sync_at = CASE WHEN next_sync_at <> $1 AND next_sync_at < $2 \
                      THEN next_sync_at ELSE $2 END, \
+                   sync_requested_at = CASE WHEN next_sync_at <> $1 AND next_sync_at < $2 \
+                     THEN sync_requested_at END, \
                    last_full_pass_at = COALESCE($3, last_full_pass_at) \
                  WHERE id = $4 AND lease_epoch = $5",
                 vec![

@@ -14,6 +14,8 @@ pub struct Model {
     pub poll_interval_seconds: Option<i64>,
     pub paused: bool,
     pub next_sync_at: DateTimeUtc,
+    /// When a webhook or an API call asked for a sync that has not run yet.
+    pub sync_requested_at: Option<DateTimeUtc>,
     pub last_pass_started_at: Option<DateTimeUtc>,
     pub last_pass_finished_at: Option<DateTimeUtc>,
     pub last_full_pass_at: Option<DateTimeUtc>,

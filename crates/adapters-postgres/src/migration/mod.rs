@@ -12,6 +12,7 @@ mod m20261204_000100_job_index_led_by_job;
 mod m20261204_000200_pending_deliveries_index;
 mod m20261205_000100_funnel_totals;
 mod m20261205_000200_funnel_total_slots;
+mod m20261205_000300_sync_requested_at;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000200_pending_deliveries_index::Migration),
             Box::new(m20261205_000100_funnel_totals::Migration),
             Box::new(m20261205_000200_funnel_total_slots::Migration),
+            Box::new(m20261205_000300_sync_requested_at::Migration),
         ]
     }
 }

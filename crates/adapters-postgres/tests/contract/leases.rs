@@ -13,6 +13,7 @@ contract!(
     every_claim_increases_the_fencing_token,
     a_sync_on_demand_claims_the_lease_or_names_its_holder,
     a_release_keeps_a_sync_requested_during_the_pass,
+    a_requested_sync_is_claimed_before_overdue_integrations,
 );
 
 const LEASE: Duration = Duration::from_mins(1);
@@ -276,4 +277,64 @@ async fn a_release_keeps_a_sync_requested_during_the_pass(backend: Backend) {
         "the request is not overwritten"
     );
     assert_eq!(next(quiet.id.clone()).await, at(30));
+    let requested_at = |id| {
+        let store = store.clone();
+        async move {
+            store
+                .integration(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .sync_requested_at
+        }
+    };
+    assert_eq!(
+        requested_at(requested.id.clone()).await,
+        Some(at(1)),
+        "still requested, so still claimed first"
+    );
+    assert_eq!(requested_at(quiet.id.clone()).await, None);
+}
+
+async fn a_requested_sync_is_claimed_before_overdue_integrations(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    // Three integrations due since minute 0; a webhook asks for i2 at minute 5.
+    register(&store, 3).await;
+    assert!(store.make_due(&integration("i2"), at(5)).await.unwrap());
+    let first = store.claim_due("a", 1, LEASE, at(6)).await.unwrap();
+    assert_eq!(
+        first.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        [integration("i2")],
+        "the requested integration goes ahead of those due longer"
+    );
+    assert_eq!(first[0].sync_requested_at, Some(at(5)));
+    // Its pass ends: the request is answered, and the overdue ones come next in their order.
+    store.release_lease(&first[0], at(60), None).await.unwrap();
+    let record = store
+        .integration(&integration("i2"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (record.sync_requested_at, record.next_sync_at),
+        (None, at(60))
+    );
+    let next = store.claim_due("b", 3, LEASE, at(7)).await.unwrap();
+    assert_eq!(
+        next.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        [integration("i0"), integration("i1")]
+    );
+    // Two requests: the older goes first, and asking again keeps a waiting request's time.
+    for claimed in &next {
+        store.release_lease(claimed, at(60), None).await.unwrap();
+    }
+    assert!(store.make_due(&integration("i1"), at(8)).await.unwrap());
+    assert!(store.make_due(&integration("i0"), at(9)).await.unwrap());
+    assert!(store.make_due(&integration("i1"), at(10)).await.unwrap());
+    let requested = store.claim_due("c", 3, LEASE, at(11)).await.unwrap();
+    assert_eq!(
+        requested.iter().map(|r| r.id.clone()).collect::<Vec<_>>(),
+        [integration("i1"), integration("i0")]
+    );
 }
