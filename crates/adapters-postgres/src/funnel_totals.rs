@@ -52,7 +52,7 @@ const REBUILD_KEYS_IN_MEMORY: usize = 200_000;
 /// the same time take different slots, so that one never waits for another's row locks (the
 /// pages a pass stores at once add to the same totals). More slots than a pass has pages in
 /// flight; at most this many rows per total.
-pub(crate) const TOTAL_SLOTS: i16 = 4;
+pub(crate) const TOTAL_SLOTS: u64 = 4;
 
 /// The slot of a recount, which replaces an integration's rows.
 const RECOUNT_SLOT: i16 = 0;

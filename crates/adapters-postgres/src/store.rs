@@ -234,8 +234,7 @@ impl Store {
         match self.backend {
             Backend::Postgres => {
                 let turn = self.totals_writes.fetch_add(1, Ordering::Relaxed);
-                i16::try_from(turn % u64::from(TOTAL_SLOTS.unsigned_abs()))
-                    .expect("a slot is below TOTAL_SLOTS")
+                i16::try_from(turn % TOTAL_SLOTS).expect("a slot is below TOTAL_SLOTS")
             }
             Backend::Sqlite => 0,
         }

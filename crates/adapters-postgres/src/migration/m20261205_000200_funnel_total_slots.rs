@@ -14,8 +14,14 @@ pub(super) struct Migration;
 
 const COLUMNS: &str = "integration_id, job_id, created_day, total_key, metric, stage_id, detail, n";
 
-/// The table as the previous migration made it, under another name.
-fn unslotted_table(name: &str) -> String {
+/// The totals' table under `name`: with the `slot` column in its key, or as the previous
+/// migration made it.
+fn totals_table(name: &str, slotted: bool) -> String {
+    let (slot_column, slot_key) = if slotted {
+        ("slot SMALLINT NOT NULL DEFAULT 0, ", ", slot")
+    } else {
+        ("", "")
+    };
     format!(
         "CREATE TABLE {name} (\
            integration_id TEXT NOT NULL, \
@@ -26,7 +32,8 @@ fn unslotted_table(name: &str) -> String {
            stage_id TEXT NOT NULL, \
            detail TEXT NOT NULL, \
            n BIGINT NOT NULL, \
-           PRIMARY KEY (integration_id, job_id, created_day, total_key))"
+           {slot_column}\
+           PRIMARY KEY (integration_id, job_id, created_day, total_key{slot_key}))"
     )
 }
 
@@ -50,21 +57,12 @@ impl MigrationTrait for Migration {
             // SQLite cannot change a primary key in place.
             _ => {
                 db.execute_unprepared(&format!(
-                    "CREATE TABLE funnel_totals_slotted (\
-                       integration_id TEXT NOT NULL, \
-                       job_id TEXT NOT NULL, \
-                       created_day BIGINT NOT NULL, \
-                       total_key TEXT NOT NULL, \
-                       metric TEXT NOT NULL, \
-                       stage_id TEXT NOT NULL, \
-                       detail TEXT NOT NULL, \
-                       n BIGINT NOT NULL, \
-                       slot SMALLINT NOT NULL DEFAULT 0, \
-                       PRIMARY KEY (integration_id, job_id, created_day, total_key, slot)); \
+                    "{}; \
                      INSERT INTO funnel_totals_slotted ({COLUMNS}) \
                      SELECT {COLUMNS} FROM funnel_totals; \
                      DROP TABLE funnel_totals; \
-                     ALTER TABLE funnel_totals_slotted RENAME TO funnel_totals"
+                     ALTER TABLE funnel_totals_slotted RENAME TO funnel_totals",
+                    totals_table("funnel_totals_slotted", true)
                 ))
                 .await?;
             }
@@ -83,7 +81,7 @@ impl MigrationTrait for Migration {
              GROUP BY integration_id, job_id, created_day, total_key; \
              DROP TABLE funnel_totals; \
              ALTER TABLE funnel_totals_unslotted RENAME TO funnel_totals",
-            unslotted_table("funnel_totals_unslotted")
+            totals_table("funnel_totals_unslotted", false)
         ))
         .await?;
         if manager.get_database_backend() == DatabaseBackend::Postgres {
