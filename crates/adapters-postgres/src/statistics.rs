@@ -14,12 +14,19 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use sea_orm::{ConnectionTrait, FromQueryResult};
+use sea_orm::{ConnectionTrait, FromQueryResult, TransactionTrait};
 
 use crate::store::{Backend, Store};
 
 /// Application rows written by this process between two looks at the statistics.
 const CHECK_EVERY: u64 = 10_000;
+
+/// The statistics target of the refreshes made during a pass: a sample of 3 000 rows (300 per
+/// unit) instead of the default 30 000. The plans that need these statistics only need the
+/// tables' sizes and their columns' rough spread, and a full-size sample, read and sorted again
+/// each time a table grew by half, took a sixth of PostgreSQL's time in a first pass.
+/// Autovacuum's later `ANALYZE`, where it runs, uses the server's own target.
+const STATISTICS_TARGET: u32 = 10;
 
 /// The tables a pass fills, whose statistics are looked at. The outbox grows with the events:
 /// without statistics the webhook workers' claim read every pending row (35 ms a claim with
@@ -120,9 +127,14 @@ impl Store {
         for Stale { relname } in stale {
             // The name comes from `SYNC_TABLES`, through the catalogue.
             let started = std::time::Instant::now();
-            self.db
-                .execute_unprepared(&format!("ANALYZE \"{relname}\""))
+            let tx = self.db.begin().await?;
+            tx.execute_unprepared(&format!(
+                "SET LOCAL default_statistics_target = {STATISTICS_TARGET}"
+            ))
+            .await?;
+            tx.execute_unprepared(&format!("ANALYZE \"{relname}\""))
                 .await?;
+            tx.commit().await?;
             tracing::info!(
                 table = %relname,
                 duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
