@@ -8,6 +8,14 @@ use url::Url;
 /// Kombo's production API.
 pub const DEFAULT_BASE_URL: &str = "https://api.kombo.dev/v1";
 
+/// The default ceiling of requests per second for one integration. A pass reads its pages one
+/// after another, and with changes arriving all the time (a webhook per change) an integration
+/// is synced back to back: at 5 per second a pass of four requests (the integration and three
+/// pages of the watermark margin's re-reads) took 600 ms, and a change waited for the pass
+/// before it and then its own, over a second in all. Kombo serves reads from its own copy of the
+/// ATS, so this ceiling only keeps one integration from using every request of the key's limit.
+pub const DEFAULT_REQUESTS_PER_SECOND_PER_INTEGRATION: u32 = 20;
+
 /// Kombo refuses more than 30 write actions in flight for one integration.
 pub const WRITES_IN_FLIGHT_PER_INTEGRATION: usize = 30;
 
@@ -47,7 +55,7 @@ impl KomboConfig {
             initial_backoff: Duration::from_millis(500),
             max_concurrency: 32,
             requests_per_second: 20,
-            requests_per_second_per_integration: 5,
+            requests_per_second_per_integration: DEFAULT_REQUESTS_PER_SECOND_PER_INTEGRATION,
         }
     }
 

@@ -35,5 +35,8 @@ pub(crate) mod query;
 pub mod webhook;
 
 pub use client::KomboClient;
-pub use config::{DEFAULT_BASE_URL, KomboConfig, WRITES_IN_FLIGHT_PER_INTEGRATION};
+pub use config::{
+    DEFAULT_BASE_URL, DEFAULT_REQUESTS_PER_SECOND_PER_INTEGRATION, KomboConfig,
+    WRITES_IN_FLIGHT_PER_INTEGRATION,
+};
 pub use error::{EXCERPT_LIMIT, KomboError};

@@ -39,6 +39,7 @@ pub fn kombo(settings: &Settings, require_key: bool) -> anyhow::Result<KomboClie
     config.max_retries = settings.kombo.max_retries;
     config.max_concurrency = settings.kombo.max_concurrency;
     config.requests_per_second = settings.kombo.requests_per_second;
+    config.requests_per_second_per_integration = settings.kombo.requests_per_second_per_integration;
     KomboClient::new(config).context("could not build the Kombo client")
 }
 

@@ -59,6 +59,10 @@ impl Default for DatabaseSettings {
     }
 }
 
+/// The default of `kombo.requests_per_second_per_integration`, the Kombo client's own.
+const DEFAULT_REQUESTS_PER_SECOND_PER_INTEGRATION: u32 =
+    adapters_kombo::DEFAULT_REQUESTS_PER_SECOND_PER_INTEGRATION;
+
 /// `[kombo]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -76,6 +80,9 @@ pub struct KomboSettings {
     pub max_concurrency: usize,
     /// Requests per second to Kombo, across all integrations.
     pub requests_per_second: u32,
+    /// Requests per second to Kombo for one integration, so that one integration's pages
+    /// cannot take the whole of `requests_per_second`.
+    pub requests_per_second_per_integration: u32,
 }
 
 impl Default for KomboSettings {
@@ -88,6 +95,7 @@ impl Default for KomboSettings {
             max_retries: 3,
             max_concurrency: 8,
             requests_per_second: 100,
+            requests_per_second_per_integration: DEFAULT_REQUESTS_PER_SECOND_PER_INTEGRATION,
         }
     }
 }

@@ -88,6 +88,34 @@ fn an_out_of_range_value_names_key_value_and_expectation() {
 }
 
 #[test]
+fn the_per_integration_rate_is_read_and_must_allow_a_request() {
+    Jail::expect_with(|jail| {
+        assert_eq!(
+            load()
+                .expect("defaults")
+                .kombo
+                .requests_per_second_per_integration,
+            adapters_kombo::DEFAULT_REQUESTS_PER_SECOND_PER_INTEGRATION
+        );
+        jail.set_env("STAGEWATCH_KOMBO__REQUESTS_PER_SECOND_PER_INTEGRATION", "8");
+        assert_eq!(
+            load()
+                .expect("valid")
+                .kombo
+                .requests_per_second_per_integration,
+            8
+        );
+        jail.set_env("STAGEWATCH_KOMBO__REQUESTS_PER_SECOND_PER_INTEGRATION", "0");
+        let message = load().expect_err("no request allowed").to_string();
+        assert!(
+            message.contains("kombo.requests_per_second_per_integration"),
+            "{message}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn a_bad_database_url_is_refused() {
     Jail::expect_with(|jail| {
         jail.set_env("STAGEWATCH_DATABASE__URL", "mysql://root@localhost/db");

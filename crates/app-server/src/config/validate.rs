@@ -113,6 +113,13 @@ impl Settings {
                 "expected at least 1",
             ));
         }
+        if self.kombo.requests_per_second_per_integration == 0 {
+            return Err(ConfigError::invalid(
+                "kombo.requests_per_second_per_integration",
+                0,
+                "expected at least 1",
+            ));
+        }
         validate_sync(&self.sync)?;
         validate_retention(&self.retention)?;
         for hash in &self.api.key_hashes {
