@@ -14,7 +14,10 @@ use async_trait::async_trait;
 use domain::ports::{EventReader, FeedQuery, MAX_FEED_LIMIT, StoreError};
 use domain::{ChangeEvent, FeedEvent};
 use sea_orm::sqlx::postgres::PgListener;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement, Value,
+};
 use tokio::sync::watch;
 
 use crate::entity::{event, feed_counter};
@@ -68,61 +71,109 @@ impl Store {
         tx: &C,
         events: &[ChangeEvent],
     ) -> Result<Appended, StoreError> {
+        // Repeats within the batch: the first copy is the one appended.
+        let mut seen: HashSet<&str> = HashSet::new();
+        let events: Vec<&ChangeEvent> = events
+            .iter()
+            .filter(|e| seen.insert(e.id.as_str()))
+            .collect();
         if events.is_empty() {
             return Ok(Appended::default());
         }
-        // The feed counter is taken first: concurrent appends of the same event must leave one
-        // copy, so the lookup of ids already stored has to see every earlier append. On SQLite
-        // the transaction already holds the database's write lock.
-        if self.backend == Backend::Postgres {
-            tx.query_one_raw(self.statement(
+        match self.backend {
+            Backend::Postgres => self.append_on_postgres(tx, &events).await,
+            Backend::Sqlite => self.append_on_sqlite(tx, &events).await,
+        }
+    }
+
+    /// Every append holds the feed counter's row lock from its first statement to its commit,
+    /// and every other append waits for it, so as little as possible happens under it: the
+    /// statements are built (the payloads serialized) before the lock, and under it run only
+    /// the lock itself, the lookup of ids already stored, and one statement per chunk that
+    /// moves the counter, inserts the events and queues their deliveries. Built the other way
+    /// (seven statements, each built between two round trips) the lock was held for most of
+    /// a first pass, half of that time waiting on the client.
+    async fn append_on_postgres<C: ConnectionTrait>(
+        &self,
+        tx: &C,
+        events: &[&ChangeEvent],
+    ) -> Result<Appended, StoreError> {
+        let rows: Vec<event::Model> = events.iter().map(|e| event_row(e, 0)).collect();
+        let mut chunks = append_statements(&rows);
+        // The counter is taken first: concurrent appends of the same event must leave one
+        // copy, so the lookup of ids already stored has to see every earlier append, which a
+        // statement's snapshot does only if it starts after the lock is granted.
+        let head: i64 = tx
+            .query_one_raw(self.statement(
                 "SELECT last_sequence FROM feed_counter WHERE id = 1 FOR UPDATE",
                 vec![],
             ))
             .await
             .or_store_error()?
-            .ok_or_else(|| StoreError::Corrupt("feed_counter has no row".to_owned()))?;
+            .ok_or_else(|| StoreError::Corrupt("feed_counter has no row".to_owned()))?
+            .try_get("", "last_sequence")
+            .or_store_error()?;
+        let ids: Vec<&str> = rows.iter().map(|row| row.event_id.as_str()).collect();
+        let stored = stored_ids(tx, &ids).await?;
+        if !stored.is_empty() {
+            // A page applied again after a crash: rare, so only then are the statements
+            // built a second time, without the events already stored.
+            let fresh: Vec<event::Model> = rows
+                .into_iter()
+                .filter(|row| !stored.contains(&row.event_id))
+                .collect();
+            chunks = append_statements(&fresh);
         }
-        let mut stored: HashSet<String> = HashSet::new();
-        for chunk in events.chunks(CHUNK) {
-            let ids = chunk.iter().map(|e| e.id.as_str().to_owned());
-            let found: Vec<String> = event::Entity::find()
-                .select_only()
-                .column(event::Column::EventId)
-                .filter(event::Column::EventId.is_in(ids))
-                .into_tuple()
-                .all(tx)
+        let mut next = head;
+        for chunk in chunks {
+            let count = chunk.count;
+            let statement = chunk.after(next);
+            let moved_to: i64 = tx
+                .query_one_raw(statement)
                 .await
+                .or_store_error()?
+                .ok_or_else(|| StoreError::Corrupt("the append returned no row".to_owned()))?
+                .try_get("", "head")
                 .or_store_error()?;
-            stored.extend(found);
+            next += count;
+            if moved_to != next {
+                return Err(StoreError::Corrupt(format!(
+                    "the feed counter moved to {moved_to}, not {next}, under its lock"
+                )));
+            }
         }
+        let count = next - head;
+        Ok(Appended {
+            count: u64::try_from(count).unwrap_or_default(),
+            head: (count > 0).then_some(next),
+        })
+    }
+
+    /// On SQLite the transaction already holds the database's write lock, so the steps are
+    /// separate statements.
+    async fn append_on_sqlite<C: ConnectionTrait>(
+        &self,
+        tx: &C,
+        events: &[&ChangeEvent],
+    ) -> Result<Appended, StoreError> {
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let stored = stored_ids(tx, &ids).await?;
         let fresh: Vec<&ChangeEvent> = events
             .iter()
-            .filter(|e| stored.insert(e.id.as_str().to_owned()))
+            .copied()
+            .filter(|e| !stored.contains(e.id.as_str()))
             .collect();
         if fresh.is_empty() {
             return Ok(Appended::default());
         }
 
         let count = i64::try_from(fresh.len()).expect("a batch of events fits in i64");
-        // One statement reserves the sequences and (on PostgreSQL) queues the notification,
-        // delivered on commit and only if the transaction commits.
-        let reserve = match self.backend {
-            Backend::Postgres => {
-                "UPDATE feed_counter SET last_sequence = last_sequence + $1 WHERE id = 1 \
-                 RETURNING last_sequence, pg_notify($2, last_sequence::text)::text AS notified"
-            }
-            Backend::Sqlite => {
-                "UPDATE feed_counter SET last_sequence = last_sequence + $1 WHERE id = 1 \
-                 RETURNING last_sequence"
-            }
-        };
-        let mut values: Vec<sea_orm::Value> = vec![count.into()];
-        if self.backend == Backend::Postgres {
-            values.push(NOTIFY_CHANNEL.into());
-        }
         let new_head: i64 = tx
-            .query_one_raw(self.statement(reserve, values))
+            .query_one_raw(self.statement(
+                "UPDATE feed_counter SET last_sequence = last_sequence + $1 WHERE id = 1 \
+                 RETURNING last_sequence",
+                vec![count.into()],
+            ))
             .await
             .or_store_error()?
             .ok_or_else(|| StoreError::Corrupt("feed_counter has no row".to_owned()))?
@@ -133,16 +184,7 @@ impl Store {
         let rows: Vec<event::Model> = fresh
             .iter()
             .zip(head + 1..)
-            .map(|(e, sequence)| event::Model {
-                sequence,
-                event_id: e.id.as_str().to_owned(),
-                event_type: e.type_name().to_owned(),
-                integration_id: e.integration.as_ref().map(|i| i.id.as_str().to_owned()),
-                application_id: e.application.as_ref().map(|a| a.id.as_str().to_owned()),
-                occurred_at: e.occurred_at,
-                detected_at: e.detected_at,
-                payload: to_json(*e),
-            })
+            .map(|(e, sequence)| event_row(e, sequence))
             .collect();
         for chunk in rows.chunks(CHUNK) {
             event::Entity::insert_many(chunk.iter().cloned().map(Into::<event::ActiveModel>::into))
@@ -157,6 +199,118 @@ impl Store {
             head: Some(new_head),
         })
     }
+}
+
+fn event_row(event: &ChangeEvent, sequence: i64) -> event::Model {
+    event::Model {
+        sequence,
+        event_id: event.id.as_str().to_owned(),
+        event_type: event.type_name().to_owned(),
+        integration_id: event.integration.as_ref().map(|i| i.id.as_str().to_owned()),
+        application_id: event.application.as_ref().map(|a| a.id.as_str().to_owned()),
+        occurred_at: event.occurred_at,
+        detected_at: event.detected_at,
+        payload: to_json(event),
+    }
+}
+
+/// The ones among `ids` that the feed already holds.
+async fn stored_ids<C: ConnectionTrait>(
+    tx: &C,
+    ids: &[&str],
+) -> Result<HashSet<String>, StoreError> {
+    let mut stored = HashSet::new();
+    for chunk in ids.chunks(CHUNK) {
+        let found: Vec<String> = event::Entity::find()
+            .select_only()
+            .column(event::Column::EventId)
+            .filter(event::Column::EventId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(tx)
+            .await
+            .or_store_error()?;
+        stored.extend(found);
+    }
+    Ok(stored)
+}
+
+/// One statement of a PostgreSQL append, built before the feed counter is locked; only the
+/// head it numbers after (`$1`) is filled in under the lock.
+struct AppendStatement {
+    sql: String,
+    /// Every value but the head.
+    values: Vec<Value>,
+    count: i64,
+}
+
+impl AppendStatement {
+    /// The statement numbering its events after `head`.
+    fn after(self, head: i64) -> Statement {
+        let mut values = Vec::with_capacity(self.values.len() + 1);
+        values.push(Value::from(head));
+        values.extend(self.values);
+        Statement::from_sql_and_values(DatabaseBackend::Postgres, self.sql, values)
+    }
+}
+
+/// Statements appending `rows` in their order, [`CHUNK`] at a time. Each moves the counter by
+/// its count and (on commit) notifies the new head, inserts its events numbered `$1 + 1`,
+/// `$1 + 2`, …, and queues one delivery per event and enabled endpoint that wants its type
+/// (an empty list wants every type), in the order of sequence then endpoint, as
+/// `outbox::queue` orders them on SQLite. It returns the new head.
+fn append_statements(rows: &[event::Model]) -> Vec<AppendStatement> {
+    rows.chunks(CHUNK)
+        .map(|chunk| {
+            let count = i64::try_from(chunk.len()).expect("a chunk fits in i64");
+            let mut values: Vec<Value> = vec![count.into(), NOTIFY_CHANNEL.into()];
+            let mut tuples = Vec::with_capacity(chunk.len());
+            for (offset, row) in (1..).zip(chunk) {
+                let at = values.len() + 1;
+                tuples.push(format!(
+                    "($1::bigint + {offset}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    at + 1,
+                    at + 2,
+                    at + 3,
+                    at + 4,
+                    at + 5,
+                    at + 6,
+                    at + 7
+                ));
+                values.push(row.event_id.clone().into());
+                values.push(row.event_type.clone().into());
+                values.push(row.integration_id.clone().into());
+                values.push(row.application_id.clone().into());
+                values.push(row.occurred_at.into());
+                values.push(row.detected_at.into());
+                values.push(row.payload.clone().into());
+            }
+            let sql = format!(
+                "WITH counter AS ( \
+                   UPDATE feed_counter SET last_sequence = last_sequence + $2 WHERE id = 1 \
+                   RETURNING last_sequence, pg_notify($3, last_sequence::text)::text AS notified \
+                 ), appended AS ( \
+                   INSERT INTO events (sequence, event_id, event_type, integration_id, \
+                     application_id, occurred_at, detected_at, payload) \
+                   VALUES {} \
+                   RETURNING sequence, event_id, event_type, detected_at \
+                 ), queued AS ( \
+                   INSERT INTO webhook_deliveries (endpoint_id, event_sequence, event_id, status, \
+                     attempts, next_attempt_at, created_at) \
+                   SELECT ep.id, a.sequence, a.event_id, 'pending', 0, a.detected_at, \
+                     a.detected_at \
+                   FROM appended a JOIN webhook_endpoints ep ON ep.enabled AND ( \
+                     ep.event_types::jsonb = '[]'::jsonb OR EXISTS ( \
+                       SELECT 1 FROM jsonb_array_elements_text(ep.event_types::jsonb) \
+                         AS wanted(name) WHERE wanted.name = a.event_type)) \
+                   ORDER BY a.sequence, ep.id \
+                   RETURNING 1 \
+                 ) \
+                 SELECT last_sequence AS head FROM counter",
+                tuples.join(", ")
+            );
+            AppendStatement { sql, values, count }
+        })
+        .collect()
 }
 
 #[async_trait]

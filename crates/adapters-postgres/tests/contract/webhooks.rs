@@ -9,11 +9,15 @@ use chrono::Duration as Span;
 use domain::ports::TrackerStore;
 
 use crate::contract;
-use crate::support::{TestDb, at, discovery_page, integration};
+use crate::support::{
+    TestDb, assert_gap_free, at, discovered, discovery_page, integration, stage, tracked,
+    whole_feed,
+};
 
 contract!(
     endpoints_are_managed_and_keep_their_secret_out_of_debug,
     appended_events_queue_deliveries_for_matching_endpoints,
+    an_append_of_several_chunks_is_numbered_and_queued_in_order,
     delivery_leases_and_attempts,
     a_worker_that_outlived_its_claim_cannot_record,
     rotation_keeps_the_previous_secret_for_its_overlap,
@@ -167,6 +171,68 @@ async fn appended_events_queue_deliveries_for_matching_endpoints(backend: Backen
         older.iter().map(|d| d.event_sequence).collect::<Vec<_>>(),
         [1]
     );
+}
+
+/// Appends are written in chunks of 500; a batch of several, some of it already stored, keeps
+/// the feed gap-free and in the batch's order, and each event its one delivery.
+async fn an_append_of_several_chunks_is_numbered_and_queued_in_order(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let everything = store.create_endpoint(&endpoint(&[]), at(0)).await.unwrap();
+    let id = integration("acme");
+    let events: Vec<_> = (0..1_200)
+        .map(|n| {
+            discovered(&tracked(
+                &id,
+                &format!("app-{n:04}"),
+                stage("applied", 0),
+                1,
+            ))
+        })
+        .collect();
+    // Every 7th event is stored first, so the large append skips 172 of them.
+    let early: Vec<_> = events.iter().step_by(7).cloned().collect();
+    assert_eq!(store.append_events(early.clone()).await.unwrap(), 172);
+    assert_eq!(store.append_events(events.clone()).await.unwrap(), 1_028);
+    assert_eq!(store.append_events(events.clone()).await.unwrap(), 0);
+
+    let feed = whole_feed(&store, 500).await;
+    assert_gap_free(&feed);
+    let expected: Vec<_> = early
+        .iter()
+        .chain(
+            events
+                .iter()
+                .enumerate()
+                .filter(|(n, _)| n % 7 != 0)
+                .map(|(_, e)| e),
+        )
+        .map(|e| e.id.clone())
+        .collect();
+    assert_eq!(
+        feed.iter().map(|e| e.event.id.clone()).collect::<Vec<_>>(),
+        expected
+    );
+    assert_eq!(store.feed_head().await.unwrap(), 1_200);
+    // Listed newest first, a page at a time.
+    let mut queued: Vec<(i64, String)> = Vec::new();
+    let mut before = None;
+    for _ in 0..10 {
+        let page = store
+            .list_deliveries(&everything.id, before, 500)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some(last.id);
+        queued.extend(page.into_iter().map(|d| (d.event_sequence, d.event_id)));
+    }
+    queued.reverse();
+    let fed: Vec<(i64, String)> = feed
+        .iter()
+        .map(|e| (e.sequence, e.event.id.as_str().to_owned()))
+        .collect();
+    assert_eq!(queued.len(), fed.len(), "one delivery per event");
+    assert!(queued == fed, "deliveries follow the feed's order");
 }
 
 async fn delivery_leases_and_attempts(backend: Backend) {
