@@ -169,6 +169,7 @@ mod postgres_tests {
 
     use sea_orm::{ConnectionTrait, Statement, Value};
 
+    use super::STATISTICS_TARGET;
     use crate::scratch::ScratchDatabase;
     use crate::store::{Store, application_probe, json_ids};
 
@@ -283,6 +284,23 @@ mod postgres_tests {
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
         assert_eq!(analyzed, vec!["applications".to_owned()]);
+        // Sampled at the refresh's own target: a histogram of at most 10 buckets, where the
+        // server's default of 100 gives 100 for these 32 000 distinct ids.
+        let row = store
+            .connection()
+            .query_one_raw(store.statement(
+                "SELECT array_length(histogram_bounds::text::text[], 1) AS bounds \
+                 FROM pg_stats WHERE tablename = 'applications' AND attname = 'application_id'",
+                Vec::new(),
+            ))
+            .await
+            .expect("pg_stats")
+            .expect("statistics of application_id");
+        let bounds: i32 = row.try_get("", "bounds").expect("histogram bounds");
+        assert!(
+            i64::from(bounds) <= i64::from(STATISTICS_TARGET) + 1,
+            "{bounds} histogram bounds"
+        );
         let again = store.analyze_stale().await.expect("analyze");
         assert!(again.is_empty(), "analyzed tables are fresh: {again:?}");
         store.connection().close_by_ref().await.ok();
