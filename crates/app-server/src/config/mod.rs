@@ -59,10 +59,6 @@ impl Default for DatabaseSettings {
     }
 }
 
-/// The default of `kombo.requests_per_second_per_integration`, the Kombo client's own.
-const DEFAULT_REQUESTS_PER_SECOND_PER_INTEGRATION: u32 =
-    adapters_kombo::DEFAULT_REQUESTS_PER_SECOND_PER_INTEGRATION;
-
 /// `[kombo]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -95,7 +91,8 @@ impl Default for KomboSettings {
             max_retries: 3,
             max_concurrency: 8,
             requests_per_second: 100,
-            requests_per_second_per_integration: DEFAULT_REQUESTS_PER_SECOND_PER_INTEGRATION,
+            requests_per_second_per_integration:
+                adapters_kombo::DEFAULT_REQUESTS_PER_SECOND_PER_INTEGRATION,
         }
     }
 }

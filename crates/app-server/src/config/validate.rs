@@ -99,26 +99,19 @@ impl Settings {
                 ));
             }
         }
-        if self.kombo.max_concurrency == 0 {
-            return Err(ConfigError::invalid(
-                "kombo.max_concurrency",
-                0,
-                "expected at least 1",
-            ));
-        }
-        if self.kombo.requests_per_second == 0 {
-            return Err(ConfigError::invalid(
+        let at_least_one = [
+            ("kombo.max_concurrency", self.kombo.max_concurrency == 0),
+            (
                 "kombo.requests_per_second",
-                0,
-                "expected at least 1",
-            ));
-        }
-        if self.kombo.requests_per_second_per_integration == 0 {
-            return Err(ConfigError::invalid(
+                self.kombo.requests_per_second == 0,
+            ),
+            (
                 "kombo.requests_per_second_per_integration",
-                0,
-                "expected at least 1",
-            ));
+                self.kombo.requests_per_second_per_integration == 0,
+            ),
+        ];
+        if let Some((key, _)) = at_least_one.into_iter().find(|(_, zero)| *zero) {
+            return Err(ConfigError::invalid(key, 0, "expected at least 1"));
         }
         validate_sync(&self.sync)?;
         validate_retention(&self.retention)?;
