@@ -24,7 +24,7 @@ use crate::entity::{event, feed_counter};
 use crate::error::OrStoreError;
 use crate::outbox;
 use crate::rows::{from_json, to_json};
-use crate::store::{Backend, Store};
+use crate::store::{Backend, Store, placeholders};
 
 /// The PostgreSQL channel appends notify, with the new feed head as payload.
 pub(crate) const NOTIFY_CHANNEL: &str = "stagewatch_events";
@@ -98,8 +98,7 @@ impl Store {
         tx: &C,
         events: &[&ChangeEvent],
     ) -> Result<Appended, StoreError> {
-        let rows: Vec<event::Model> = events.iter().map(|e| event_row(e, 0)).collect();
-        let mut chunks = append_statements(&rows);
+        let mut chunks = append_statements(events);
         // The counter is taken first: concurrent appends of the same event must leave one
         // copy, so the lookup of ids already stored has to see every earlier append, which a
         // statement's snapshot does only if it starts after the lock is granted.
@@ -113,14 +112,15 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt("feed_counter has no row".to_owned()))?
             .try_get("", "last_sequence")
             .or_store_error()?;
-        let ids: Vec<&str> = rows.iter().map(|row| row.event_id.as_str()).collect();
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
         let stored = stored_ids(tx, &ids).await?;
         if !stored.is_empty() {
             // A page applied again after a crash: rare, so only then are the statements
             // built a second time, without the events already stored.
-            let fresh: Vec<event::Model> = rows
-                .into_iter()
-                .filter(|row| !stored.contains(&row.event_id))
+            let fresh: Vec<&ChangeEvent> = events
+                .iter()
+                .copied()
+                .filter(|e| !stored.contains(e.id.as_str()))
                 .collect();
             chunks = append_statements(&fresh);
         }
@@ -253,36 +253,32 @@ impl AppendStatement {
     }
 }
 
-/// Statements appending `rows` in their order, [`CHUNK`] at a time. Each moves the counter by
+/// Statements appending `events` in their order, [`CHUNK`] at a time. Each moves the counter by
 /// its count and (on commit) notifies the new head, inserts its events numbered `$1 + 1`,
 /// `$1 + 2`, …, and queues one delivery per event and enabled endpoint that wants its type
 /// (an empty list wants every type), in the order of sequence then endpoint, as
 /// `outbox::queue` orders them on SQLite. It returns the new head.
-fn append_statements(rows: &[event::Model]) -> Vec<AppendStatement> {
-    rows.chunks(CHUNK)
+fn append_statements(events: &[&ChangeEvent]) -> Vec<AppendStatement> {
+    events
+        .chunks(CHUNK)
         .map(|chunk| {
             let count = i64::try_from(chunk.len()).expect("a chunk fits in i64");
             let mut values: Vec<Value> = vec![count.into(), NOTIFY_CHANNEL.into()];
             let mut tuples = Vec::with_capacity(chunk.len());
-            for (offset, row) in (1..).zip(chunk) {
-                let at = values.len() + 1;
+            for (offset, event) in (1..).zip(chunk) {
+                // `$1`, the head, is prepended when the statement is run: the values here are
+                // `$2` onwards.
                 tuples.push(format!(
-                    "($1::bigint + {offset}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    at + 1,
-                    at + 2,
-                    at + 3,
-                    at + 4,
-                    at + 5,
-                    at + 6,
-                    at + 7
+                    "($1::bigint + {offset}, {})",
+                    placeholders(values.len() + 2, 7)
                 ));
-                values.push(row.event_id.clone().into());
-                values.push(row.event_type.clone().into());
-                values.push(row.integration_id.clone().into());
-                values.push(row.application_id.clone().into());
-                values.push(row.occurred_at.into());
-                values.push(row.detected_at.into());
-                values.push(row.payload.clone().into());
+                values.push(event.id.as_str().into());
+                values.push(event.type_name().into());
+                values.push(event.integration.as_ref().map(|i| i.id.as_str()).into());
+                values.push(event.application.as_ref().map(|a| a.id.as_str()).into());
+                values.push(event.occurred_at.into());
+                values.push(event.detected_at.into());
+                values.push(to_json(*event).into());
             }
             let sql = format!(
                 "WITH counter AS ( \

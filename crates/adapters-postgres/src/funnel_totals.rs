@@ -33,7 +33,7 @@ use crate::entity::{application, stage_visit};
 use crate::error::OrStoreError;
 use crate::feed::CHUNK;
 use crate::rows::application_row;
-use crate::store::{Backend, json_ids};
+use crate::store::{Backend, json_ids, placeholders};
 
 /// The kinds of totals.
 pub(crate) const NOW: &str = "now";
@@ -404,19 +404,7 @@ pub(crate) async fn add_totals<C: ConnectionTrait>(
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 9);
         let mut rows = Vec::with_capacity(chunk.len());
         for (key, n) in chunk {
-            let at = values.len();
-            rows.push(format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                at + 1,
-                at + 2,
-                at + 3,
-                at + 4,
-                at + 5,
-                at + 6,
-                at + 7,
-                at + 8,
-                at + 9
-            ));
+            rows.push(format!("({})", placeholders(values.len() + 1, 9)));
             values.push(key.integration_id.clone().into());
             values.push(key.job_id.clone().into());
             values.push(key.created_day.into());

@@ -270,6 +270,14 @@ pub(crate) fn json_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> Value {
     serde_json::Value::from(ids.into_iter().collect::<Vec<_>>()).into()
 }
 
+/// `$first, $first+1, …`: `count` numbered parameters, for a row of a multi-row `VALUES`.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Executes a statement and returns the number of rows it touched.
 pub(crate) async fn execute<C: ConnectionTrait>(
     conn: &C,
