@@ -51,6 +51,9 @@ struct Seen {
     violations: Vec<String>,
     completions: usize,
     failures: usize,
+    /// Kombo's pages asked for (`fetch <index>`) and stored states read (`load <first id>`),
+    /// in order.
+    reads: Vec<String>,
 }
 
 /// A store that knows nothing yet and takes a while to store each page; an application whose
@@ -85,8 +88,14 @@ impl TrackerStore for SlowStore {
     async fn load_applications(
         &self,
         _: &IntegrationId,
-        _: &[ApplicationId],
+        ids: &[ApplicationId],
     ) -> Result<Vec<TrackedApplication>, StoreError> {
+        let first = ids.first().map_or("", ApplicationId::as_str);
+        self.seen
+            .lock()
+            .unwrap()
+            .reads
+            .push(format!("load {first}"));
         Ok(Vec::new())
     }
     async fn load_pipelines(
@@ -160,7 +169,7 @@ impl TrackerStore for SlowStore {
 }
 
 /// A Kombo that serves one page per entry of `pages`, each holding those applications.
-fn kombo(pages: &[&[&str]]) -> MockAtsGateway {
+fn kombo(pages: &[&[&str]], store: Arc<SlowStore>) -> MockAtsGateway {
     let pages: Vec<Vec<ApplicationSnapshot>> = pages
         .iter()
         .map(|ids| ids.iter().map(|id| snapshot(id, "applied", -5)).collect())
@@ -173,6 +182,12 @@ fn kombo(pages: &[&[&str]]) -> MockAtsGateway {
     ats.expect_fetch_applications()
         .returning(move |_, _, cursor| {
             let index: usize = cursor.map_or(0, |c| c.0.parse().unwrap());
+            store
+                .seen
+                .lock()
+                .unwrap()
+                .reads
+                .push(format!("fetch {index}"));
             Ok(Page {
                 items: pages[index].clone(),
                 next: (index + 1 < pages.len()).then(|| PageCursor((index + 1).to_string())),
@@ -187,7 +202,7 @@ fn run(pages: &[&[&str]]) -> (Result<PassOutcome, String>, Arc<SlowStore>) {
     let mut clock = MockClock::new();
     clock.expect_now().returning(|| at(0));
     let service = SyncService::new(
-        Arc::new(kombo(pages)),
+        Arc::new(kombo(pages, store.clone())),
         store.clone(),
         Arc::new(clock),
         SyncSettings::default(),
@@ -204,7 +219,9 @@ fn names(prefix: &str, count: usize) -> Vec<String> {
 
 #[test]
 fn pages_of_different_applications_are_stored_a_few_at_a_time_with_pauses() {
-    let ids = names("a", 20);
+    // Enough pages for two pauses after the first page.
+    let total = PAGES_BETWEEN_PAUSES * 2 + 4;
+    let ids = names("a", total);
     let owned: Vec<Vec<&str>> = ids.iter().map(|id| vec![id.as_str()]).collect();
     let pages: Vec<&[&str]> = owned.iter().map(Vec::as_slice).collect();
     let (outcome, store) = run(&pages);
@@ -212,7 +229,7 @@ fn pages_of_different_applications_are_stored_a_few_at_a_time_with_pauses() {
     assert_eq!(outcome, Ok(PassOutcome::Completed));
     let seen = store.seen.lock().unwrap();
     assert!(seen.violations.is_empty(), "{:?}", seen.violations);
-    assert_eq!(seen.stored.len(), 20, "every page is stored once");
+    assert_eq!(seen.stored.len(), total, "every page is stored once");
     assert_eq!(seen.completions, 1);
     assert_eq!(
         seen.storing_at_start.iter().max(),
@@ -223,16 +240,43 @@ fn pages_of_different_applications_are_stored_a_few_at_a_time_with_pauses() {
     );
     let overlapped = seen.storing_at_start.iter().filter(|n| **n > 0).count();
     assert!(
-        overlapped >= 10,
+        overlapped >= total / 2,
         "most pages are stored beside another: {:?}",
         seen.storing_at_start
     );
     // After a pause, no page starts before every page before it is stored.
     let pauses = seen.storing_at_start.iter().filter(|n| **n == 0).count();
     assert!(
-        pauses > 20 / PAGES_BETWEEN_PAUSES,
+        pauses > total / PAGES_BETWEEN_PAUSES,
         "the pass pauses every {PAGES_BETWEEN_PAUSES} pages: {:?}",
         seen.storing_at_start
+    );
+}
+
+#[test]
+fn the_next_page_is_asked_for_before_the_current_one_is_detected() {
+    let pages: Vec<&[&str]> = vec![&["a0"], &["a1"], &["a2"]];
+    let (outcome, store) = run(&pages);
+
+    assert_eq!(outcome, Ok(PassOutcome::Completed));
+    let seen = store.seen.lock().unwrap();
+    let position = |read: &str| seen.reads.iter().position(|r| r == read);
+    for page in 1..pages.len() {
+        let fetched = position(&format!("fetch {page}")).expect("every page is read");
+        let detected = position(&format!("load a{}", page - 1)).expect("every page is detected");
+        assert!(
+            fetched < detected,
+            "page {page} is asked for before page {} is detected: {:?}",
+            page - 1,
+            seen.reads
+        );
+    }
+    let fetches = seen.reads.iter().filter(|r| r.starts_with("fetch")).count();
+    assert_eq!(
+        fetches,
+        pages.len(),
+        "no page past the last: {:?}",
+        seen.reads
     );
 }
 

@@ -5,6 +5,7 @@ mod guard;
 mod in_flight;
 mod page;
 mod pipelines;
+mod read_ahead;
 mod report;
 mod service;
 

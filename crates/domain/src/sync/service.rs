@@ -6,6 +6,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::in_flight::PagesInFlight;
 use super::page::{assemble_page, newest_per_application};
 use super::pipelines::PipelineCache;
+use super::read_ahead::{self, ReadAhead};
 use super::{PassMode, PassObserver, PassOutcome, PassReport, SyncError, SyncSettings};
 use crate::application::{ApplicationSnapshot, TrackedApplication};
 use crate::detect::DetectContext;
@@ -178,9 +179,9 @@ impl SyncService {
     }
 
     /// Reads, detects and stores every page of `query`. Each page is fetched while the previous
-    /// one is detected and stored, and stored while the next one is fetched and detected
-    /// ([`PagesInFlight`]); the pages still being stored when this returns are the caller's to
-    /// settle.
+    /// one is detected and stored ([`ReadAhead`]), and stored while the next ones are fetched
+    /// and detected ([`PagesInFlight`]); the pages still being stored when this returns are
+    /// the caller's to settle.
     #[allow(clippy::too_many_arguments)]
     async fn read_pages<'s>(
         &'s self,
@@ -219,12 +220,21 @@ impl SyncService {
             };
             report.pages += 1;
             report.skipped_records += page.skipped.len() as u64;
+            let mut ahead = page.next.clone().map(|cursor| {
+                ReadAhead::start(
+                    self.ats
+                        .fetch_applications(integration, query, Some(cursor)),
+                )
+            });
             let applications: HashSet<ApplicationId> =
                 page.items.iter().map(|item| item.id.clone()).collect();
-            in_flight.make_room_for(&applications).await;
+            read_ahead::alongside(&mut ahead, in_flight.make_room_for(&applications)).await;
             in_flight.account(report, observer)?;
             let detected = in_flight
-                .alongside(self.detect_page(integration, page.items, pipelines, gaps, report))
+                .alongside(read_ahead::alongside(
+                    &mut ahead,
+                    self.detect_page(integration, page.items, pipelines, gaps, report),
+                ))
                 .await;
             in_flight.account(report, observer)?;
             let mut changes = detected?;
@@ -237,20 +247,16 @@ impl SyncService {
             } else {
                 in_flight.start(applications, self.store.apply_page(changes));
             }
-            let interrupted = page.next.is_some() && !observer.keep_going();
-            let Some(cursor) = page.next.filter(|_| !interrupted) else {
+            let interrupted = ahead.is_some() && !observer.keep_going();
+            // An interrupted pass drops the page read ahead unseen.
+            let Some(ahead) = ahead.filter(|_| !interrupted) else {
                 return Ok(if interrupted {
                     PagesRead::Interrupted
                 } else {
                     PagesRead::Complete
                 });
             };
-            fetched = in_flight
-                .alongside(
-                    self.ats
-                        .fetch_applications(integration, query, Some(cursor)),
-                )
-                .await;
+            fetched = in_flight.alongside(ahead.finish()).await;
             in_flight.account(report, observer)?;
         }
     }
