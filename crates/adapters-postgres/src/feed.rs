@@ -15,13 +15,13 @@ use domain::ports::{EventReader, FeedQuery, MAX_FEED_LIMIT, StoreError};
 use domain::{ChangeEvent, FeedEvent};
 use sea_orm::sqlx::postgres::PgListener;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement, Value,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, SqlErr, Statement, Value,
 };
 use tokio::sync::watch;
 
 use crate::entity::{event, feed_counter};
-use crate::error::OrStoreError;
+use crate::error::{OrStoreError, db_error};
 use crate::outbox;
 use crate::rows::{from_json, to_json};
 use crate::store::{Backend, Store, placeholders};
@@ -32,6 +32,8 @@ pub(crate) const NOTIFY_CHANNEL: &str = "stagewatch_events";
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// Rows per bulk insert, well below either backend's limit on bound parameters.
 pub(crate) const CHUNK: usize = 500;
+/// The savepoint a PostgreSQL append can be undone to when some of its events are stored.
+const APPEND_SAVEPOINT: &str = "stagewatch_append";
 
 /// What an append inside a transaction did.
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,9 +68,9 @@ impl Store {
     /// Appends events within the caller's transaction: skips ids already stored (or repeated
     /// in `events`), numbers the rest after the feed head, and queues a delivery for each
     /// enabled webhook endpoint that wants the event's type.
-    pub(crate) async fn append_in<C: ConnectionTrait>(
+    pub(crate) async fn append_in(
         &self,
-        tx: &C,
+        tx: &DatabaseTransaction,
         events: &[ChangeEvent],
     ) -> Result<Appended, StoreError> {
         // Repeats within the batch: the first copy is the one appended.
@@ -88,20 +90,46 @@ impl Store {
 
     /// Every append holds the feed counter's row lock from its first statement to its commit,
     /// and every other append waits for it, so as little as possible happens under it: the
-    /// statements are built (the payloads serialized) before the lock, and under it run only
-    /// the lock itself, the lookup of ids already stored, and one statement per chunk that
-    /// moves the counter, inserts the events and queues their deliveries. Built the other way
-    /// (seven statements, each built between two round trips) the lock was held for most of
-    /// a first pass, half of that time waiting on the client.
-    async fn append_on_postgres<C: ConnectionTrait>(
+    /// statements are built (the payloads serialized) before the lock, and each is one round
+    /// trip that takes the lock (or holds it already), numbers its events after the counter,
+    /// inserts them and queues their deliveries. Built the other way (seven statements, each
+    /// built between two round trips) the lock was held for most of a first pass, half of that
+    /// time waiting on the client.
+    ///
+    /// Events already stored (a page applied again) would make the insert fail on the unique
+    /// `event_id`; the append is then undone to a savepoint taken before the lock and made
+    /// again the careful way ([`Store::append_after_lookup`]). That is rare, so the usual append
+    /// does not look up stored ids under the lock.
+    async fn append_on_postgres(
         &self,
-        tx: &C,
+        tx: &DatabaseTransaction,
         events: &[&ChangeEvent],
     ) -> Result<Appended, StoreError> {
-        let mut chunks = append_statements(events);
-        // The counter is taken first: concurrent appends of the same event must leave one
-        // copy, so the lookup of ids already stored has to see every earlier append, which a
-        // statement's snapshot does only if it starts after the lock is granted.
+        let statements = append_statements(events);
+        tx.execute_unprepared(&format!("SAVEPOINT {APPEND_SAVEPOINT}"))
+            .await
+            .or_store_error()?;
+        match run_appends(tx, statements, None).await {
+            Err(AppendFailure::StoredAlready) => {
+                tx.execute_unprepared(&format!("ROLLBACK TO SAVEPOINT {APPEND_SAVEPOINT}"))
+                    .await
+                    .or_store_error()?;
+                self.append_after_lookup(tx, events).await
+            }
+            Err(AppendFailure::Store(error)) => Err(error),
+            Ok(appended) => Ok(appended),
+        }
+    }
+
+    /// An append of events some of which may be stored already: the counter is locked first,
+    /// then the ids already stored are looked up and left out. The lookup has to see every
+    /// earlier append (concurrent appends of the same event must leave one copy), which a
+    /// statement's snapshot does only if it starts after the lock is granted.
+    async fn append_after_lookup(
+        &self,
+        tx: &DatabaseTransaction,
+        events: &[&ChangeEvent],
+    ) -> Result<Appended, StoreError> {
         let head: i64 = tx
             .query_one_raw(self.statement(
                 "SELECT last_sequence FROM feed_counter WHERE id = 1 FOR UPDATE",
@@ -114,39 +142,18 @@ impl Store {
             .or_store_error()?;
         let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
         let stored = stored_ids(tx, &ids).await?;
-        if !stored.is_empty() {
-            // A page applied again after a crash: rare, so only then are the statements
-            // built a second time, without the events already stored.
-            let fresh: Vec<&ChangeEvent> = events
-                .iter()
-                .copied()
-                .filter(|e| !stored.contains(e.id.as_str()))
-                .collect();
-            chunks = append_statements(&fresh);
+        let fresh: Vec<&ChangeEvent> = events
+            .iter()
+            .copied()
+            .filter(|e| !stored.contains(e.id.as_str()))
+            .collect();
+        match run_appends(tx, append_statements(&fresh), Some(head)).await {
+            Ok(appended) => Ok(appended),
+            Err(AppendFailure::Store(error)) => Err(error),
+            Err(AppendFailure::StoredAlready) => Err(StoreError::Corrupt(
+                "an event stored already was appended under the feed lock".to_owned(),
+            )),
         }
-        let mut next = head;
-        for chunk in chunks {
-            let count = chunk.count;
-            let statement = chunk.after(next);
-            let moved_to: i64 = tx
-                .query_one_raw(statement)
-                .await
-                .or_store_error()?
-                .ok_or_else(|| StoreError::Corrupt("the append returned no row".to_owned()))?
-                .try_get("", "head")
-                .or_store_error()?;
-            next += count;
-            if moved_to != next {
-                return Err(StoreError::Corrupt(format!(
-                    "the feed counter moved to {moved_to}, not {next}, under its lock"
-                )));
-            }
-        }
-        let count = next - head;
-        Ok(Appended {
-            count: u64::try_from(count).unwrap_or_default(),
-            head: (count > 0).then_some(next),
-        })
     }
 
     /// On SQLite the transaction already holds the database's write lock, so the steps are
@@ -234,30 +241,65 @@ async fn stored_ids<C: ConnectionTrait>(
     Ok(stored)
 }
 
-/// One statement of a PostgreSQL append, built before the feed counter is locked; only the
-/// head it numbers after (`$1`) is filled in under the lock.
+/// Why a PostgreSQL append's statements failed.
+enum AppendFailure {
+    /// An event of the batch is in the feed already.
+    StoredAlready,
+    Store(StoreError),
+}
+
+/// Runs an append's statements in order and checks that each numbered its events right after
+/// the one before (after `head`, when the caller holds the lock and knows it).
+async fn run_appends<C: ConnectionTrait>(
+    tx: &C,
+    statements: Vec<AppendStatement>,
+    head: Option<i64>,
+) -> Result<Appended, AppendFailure> {
+    let mut first = head;
+    let mut last = head;
+    for statement in statements {
+        let row = match tx.query_one_raw(statement.statement).await {
+            Ok(row) => row,
+            Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                return Err(AppendFailure::StoredAlready);
+            }
+            Err(error) => return Err(AppendFailure::Store(db_error(error))),
+        };
+        let row = row.ok_or_else(|| {
+            AppendFailure::Store(StoreError::Corrupt("the append returned no row".to_owned()))
+        })?;
+        let numbered_after: i64 = row
+            .try_get("", "numbered_after")
+            .map_err(|error| AppendFailure::Store(db_error(error)))?;
+        if last.is_some_and(|last| last != numbered_after) {
+            return Err(AppendFailure::Store(StoreError::Corrupt(format!(
+                "an append numbered its events after {numbered_after}, not after {}, under \
+                 the feed lock",
+                last.unwrap_or_default()
+            ))));
+        }
+        first.get_or_insert(numbered_after);
+        last = Some(numbered_after + statement.count);
+    }
+    let count = last.unwrap_or_default() - first.unwrap_or_default();
+    Ok(Appended {
+        count: u64::try_from(count).unwrap_or_default(),
+        head: (count > 0).then_some(last.unwrap_or_default()),
+    })
+}
+
+/// One statement of a PostgreSQL append, built before the feed counter is locked.
 struct AppendStatement {
-    sql: String,
-    /// Every value but the head.
-    values: Vec<Value>,
+    statement: Statement,
     count: i64,
 }
 
-impl AppendStatement {
-    /// The statement numbering its events after `head`.
-    fn after(self, head: i64) -> Statement {
-        let mut values = Vec::with_capacity(self.values.len() + 1);
-        values.push(Value::from(head));
-        values.extend(self.values);
-        Statement::from_sql_and_values(DatabaseBackend::Postgres, self.sql, values)
-    }
-}
-
-/// Statements appending `events` in their order, [`CHUNK`] at a time. Each moves the counter by
-/// its count and (on commit) notifies the new head, inserts its events numbered `$1 + 1`,
-/// `$1 + 2`, …, and queues one delivery per event and enabled endpoint that wants its type
-/// (an empty list wants every type), in the order of sequence then endpoint, as
-/// `outbox::queue` orders them on SQLite. It returns the new head.
+/// Statements appending `events` in their order, [`CHUNK`] at a time. Each locks the counter
+/// (or holds it already) and moves it by its count, notifying the new head on commit; inserts
+/// its events numbered after the counter's old value, in their order; and queues one delivery
+/// per event and enabled endpoint that wants its type (an empty list wants every type), in
+/// the order of sequence then endpoint, as `outbox::queue` orders them on SQLite. It returns
+/// the counter's old value.
 fn append_statements(events: &[&ChangeEvent]) -> Vec<AppendStatement> {
     events
         .chunks(CHUNK)
@@ -266,12 +308,7 @@ fn append_statements(events: &[&ChangeEvent]) -> Vec<AppendStatement> {
             let mut values: Vec<Value> = vec![count.into(), NOTIFY_CHANNEL.into()];
             let mut tuples = Vec::with_capacity(chunk.len());
             for (offset, event) in (1..).zip(chunk) {
-                // `$1`, the head, is prepended when the statement is run: the values here are
-                // `$2` onwards.
-                tuples.push(format!(
-                    "($1::bigint + {offset}, {})",
-                    placeholders(values.len() + 2, 7)
-                ));
+                tuples.push(format!("({offset}, {})", placeholders(values.len() + 1, 7)));
                 values.push(event.id.as_str().into());
                 values.push(event.type_name().into());
                 values.push(event.integration.as_ref().map(|i| i.id.as_str()).into());
@@ -282,12 +319,16 @@ fn append_statements(events: &[&ChangeEvent]) -> Vec<AppendStatement> {
             }
             let sql = format!(
                 "WITH counter AS ( \
-                   UPDATE feed_counter SET last_sequence = last_sequence + $2 WHERE id = 1 \
-                   RETURNING last_sequence, pg_notify($3, last_sequence::text)::text AS notified \
+                   UPDATE feed_counter SET last_sequence = last_sequence + $1 WHERE id = 1 \
+                   RETURNING last_sequence - $1 AS numbered_after, \
+                     pg_notify($2, last_sequence::text)::text AS notified \
                  ), appended AS ( \
                    INSERT INTO events (sequence, event_id, event_type, integration_id, \
                      application_id, occurred_at, detected_at, payload) \
-                   VALUES {} \
+                   SELECT c.numbered_after + v.position, v.event_id, v.event_type, \
+                     v.integration_id, v.application_id, v.occurred_at, v.detected_at, v.payload \
+                   FROM counter c CROSS JOIN (VALUES {}) AS v(position, event_id, event_type, \
+                     integration_id, application_id, occurred_at, detected_at, payload) \
                    RETURNING sequence, event_id, event_type, detected_at \
                  ), queued AS ( \
                    INSERT INTO webhook_deliveries (endpoint_id, event_sequence, event_id, status, \
@@ -301,10 +342,13 @@ fn append_statements(events: &[&ChangeEvent]) -> Vec<AppendStatement> {
                    ORDER BY a.sequence, ep.id \
                    RETURNING 1 \
                  ) \
-                 SELECT last_sequence AS head FROM counter",
+                 SELECT numbered_after FROM counter",
                 tuples.join(", ")
             );
-            AppendStatement { sql, values, count }
+            AppendStatement {
+                statement: Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values),
+                count,
+            }
         })
         .collect()
 }
