@@ -1,5 +1,6 @@
 //! The fair limit of figure 1: a `COPY` of exactly the rows a first pass wrote — applications,
-//! stage visits, events and outbox rows — into tables with the same columns and indexes. The
+//! stage visits, events, outbox rows and the funnel's totals — into tables with the same
+//! columns and indexes. The
 //! rows are taken from the tables right after the pass (into files, so a million applications
 //! need no memory), then copied back into `LIKE … INCLUDING ALL` twins three times.
 
@@ -12,12 +13,14 @@ use anyhow::Context;
 use futures::StreamExt;
 use sea_orm::ConnectionTrait;
 
-/// Every table a first pass writes rows to (the integration's own row and its jobs apart).
-const TABLES: [&str; 4] = [
+/// Every table a first pass writes rows to (the integration's own row and its jobs apart). The
+/// funnel's totals are upserted by every page; their rows are copied as the pass left them.
+const TABLES: [&str; 5] = [
     "applications",
     "stage_visits",
     "events",
     "webhook_deliveries",
+    "funnel_totals",
 ];
 /// Bytes sent per `COPY` message.
 const CHUNK: usize = 1 << 20;
