@@ -110,7 +110,7 @@ impl Store {
             .await
             .or_store_error()?;
         match run_appends(tx, statements, None).await {
-            Err(AppendFailure::StoredAlready) => {
+            Err(AppendFailure::StoredAlready(_)) => {
                 tx.execute_unprepared(&format!("ROLLBACK TO SAVEPOINT {APPEND_SAVEPOINT}"))
                     .await
                     .or_store_error()?;
@@ -150,9 +150,9 @@ impl Store {
         match run_appends(tx, append_statements(&fresh), Some(head)).await {
             Ok(appended) => Ok(appended),
             Err(AppendFailure::Store(error)) => Err(error),
-            Err(AppendFailure::StoredAlready) => Err(StoreError::Corrupt(
-                "an event stored already was appended under the feed lock".to_owned(),
-            )),
+            Err(AppendFailure::StoredAlready(message)) => Err(StoreError::Corrupt(format!(
+                "an append under the feed lock broke a unique key: {message}"
+            ))),
         }
     }
 
@@ -243,8 +243,9 @@ async fn stored_ids<C: ConnectionTrait>(
 
 /// Why a PostgreSQL append's statements failed.
 enum AppendFailure {
-    /// An event of the batch is in the feed already.
-    StoredAlready,
+    /// A unique key was broken: an event of the batch is in the feed already (or, if it
+    /// happens under the lock too, a sequence is taken and the feed is corrupt).
+    StoredAlready(String),
     Store(StoreError),
 }
 
@@ -260,10 +261,14 @@ async fn run_appends<C: ConnectionTrait>(
     for statement in statements {
         let row = match tx.query_one_raw(statement.statement).await {
             Ok(row) => row,
-            Err(error) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                return Err(AppendFailure::StoredAlready);
+            Err(error) => {
+                return Err(match error.sql_err() {
+                    Some(SqlErr::UniqueConstraintViolation(message)) => {
+                        AppendFailure::StoredAlready(message)
+                    }
+                    _ => AppendFailure::Store(db_error(error)),
+                });
             }
-            Err(error) => return Err(AppendFailure::Store(db_error(error))),
         };
         let row = row.ok_or_else(|| {
             AppendFailure::Store(StoreError::Corrupt("the append returned no row".to_owned()))
