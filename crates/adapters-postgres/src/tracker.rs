@@ -17,6 +17,8 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait,
     FromQueryResult, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
 };
+use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument;
 
 use crate::entity::{application, held_change, integration};
 use crate::error::OrStoreError;
@@ -138,26 +140,23 @@ impl TrackerStore for Store {
         tx.commit().await.or_store_error()
     }
 
+    /// Runs on a task of its own: a pass stores pages while it detects the next ones, and a
+    /// page polled only between the pass's own steps would sit idle in its transaction (with
+    /// the feed counter locked, at its end) until the pass came back to it. Dropping the
+    /// returned future aborts the task, which rolls the transaction back, as dropping the
+    /// work itself would.
     async fn apply_page(&self, changes: PageChanges) -> Result<AppliedPage, StoreError> {
-        let tx = self.begin_write().await?;
-        let integration = &changes.integration_id;
-        // A pass stores pages of disjoint applications at once, so its pages share the lock;
-        // a page from anything else (a move or rejection being recorded) takes it alone, like
-        // every other write to the integration, and needs no registered integration to lock.
-        let lock = if changes.lease.is_some() {
-            IntegrationLock::Shared
-        } else {
-            IntegrationLock::Exclusive
-        };
-        let held = self
-            .hold_lease(&tx, integration, changes.lease, lock, "apply_page")
-            .await;
-        match held {
-            Ok(()) => {}
-            Err(StoreError::UnknownIntegration(_)) if changes.lease.is_none() => {}
-            Err(error) => return Err(error),
+        let store = self.clone();
+        let task = AbortOnDropHandle::new(tokio::spawn(
+            async move { store.apply_page_here(changes).await }.in_current_span(),
+        ));
+        match task.await {
+            Ok(applied) => applied,
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => Err(StoreError::Unavailable(format!(
+                "the page's task was cancelled: {error}"
+            ))),
         }
-        self.apply_page_in(tx, changes).await
     }
 
     async fn apply_first_sighting(&self, changes: PageChanges) -> Result<bool, StoreError> {
@@ -354,6 +353,29 @@ impl TrackerStore for Store {
 }
 
 impl Store {
+    /// [`TrackerStore::apply_page`], on the caller's task.
+    async fn apply_page_here(&self, changes: PageChanges) -> Result<AppliedPage, StoreError> {
+        let tx = self.begin_write().await?;
+        let integration = &changes.integration_id;
+        // A pass stores pages of disjoint applications at once, so its pages share the lock;
+        // a page from anything else (a move or rejection being recorded) takes it alone, like
+        // every other write to the integration, and needs no registered integration to lock.
+        let lock = if changes.lease.is_some() {
+            IntegrationLock::Shared
+        } else {
+            IntegrationLock::Exclusive
+        };
+        let held = self
+            .hold_lease(&tx, integration, changes.lease, lock, "apply_page")
+            .await;
+        match held {
+            Ok(()) => {}
+            Err(StoreError::UnknownIntegration(_)) if changes.lease.is_none() => {}
+            Err(error) => return Err(error),
+        }
+        self.apply_page_in(tx, changes).await
+    }
+
     /// Writes a page in `tx`, whose integration row is already locked, and commits.
     async fn apply_page_in(
         &self,

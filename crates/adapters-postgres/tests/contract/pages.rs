@@ -3,6 +3,7 @@ use domain::event::Deleted;
 use domain::ports::{HeldChange, PageChanges, TrackerStore};
 use domain::{ChangeEvent, EventKind};
 use sea_orm::ConnectionTrait;
+use std::future::Future;
 
 use crate::contract;
 use crate::support::{
@@ -15,6 +16,7 @@ contract!(
     reapplied_pages_do_not_repeat_events,
     held_changes_stay_out_of_the_feed_until_released,
     pipelines_round_trip,
+    a_page_is_stored_while_its_caller_is_busy_elsewhere,
 );
 
 async fn registered(db: &TestDb, name: &str) -> (adapters_postgres::Store, domain::IntegrationId) {
@@ -276,4 +278,45 @@ async fn pipelines_round_trip(backend: Backend) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// A pass polls the pages it is storing only between its own steps; the page's transaction must
+/// not wait for it (at its end it holds the feed counter's lock, which every append waits for).
+async fn a_page_is_stored_while_its_caller_is_busy_elsewhere(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let (store, id) = registered(&db, "acme").await;
+    let page = discovery_page(&id, "app", 3);
+    let ids: Vec<_> = page.applications.iter().map(|a| a.id.clone()).collect();
+
+    let mut storing = Box::pin(store.apply_page(page));
+    // Polled once, to start it, and then left alone.
+    let mut polled = false;
+    std::future::poll_fn(|cx| {
+        if polled {
+            return std::task::Poll::Ready(());
+        }
+        polled = true;
+        assert!(
+            storing.as_mut().poll(cx).is_pending(),
+            "a page cannot be stored without waiting on the database"
+        );
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await;
+    let mut stored = 0;
+    for _ in 0..200 {
+        stored = store.load_applications(&id, &ids).await.unwrap().len();
+        if stored == ids.len() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        stored,
+        ids.len(),
+        "the page committed while its future was not polled"
+    );
+    let applied = storing.await.unwrap();
+    assert_eq!(applied.events_appended, 3);
 }
