@@ -110,7 +110,11 @@ impl Store {
             .await
             .or_store_error()?;
         match run_appends(tx, statements, None).await {
-            Err(AppendFailure::StoredAlready(_)) => {
+            Err(AppendFailure::StoredAlready(message)) => {
+                tracing::debug!(
+                    %message,
+                    "an event of the append is stored already; appending the others"
+                );
                 tx.execute_unprepared(&format!("ROLLBACK TO SAVEPOINT {APPEND_SAVEPOINT}"))
                     .await
                     .or_store_error()?;
