@@ -144,13 +144,7 @@ impl Store {
             .ok_or_else(|| StoreError::Corrupt("feed_counter has no row".to_owned()))?
             .try_get("", "last_sequence")
             .or_store_error()?;
-        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
-        let stored = stored_ids(tx, &ids).await?;
-        let fresh: Vec<&ChangeEvent> = events
-            .iter()
-            .copied()
-            .filter(|e| !stored.contains(e.id.as_str()))
-            .collect();
+        let fresh = not_stored(tx, events).await?;
         match run_appends(tx, append_statements(&fresh), Some(head)).await {
             Ok(appended) => Ok(appended),
             Err(AppendFailure::Store(error)) => Err(error),
@@ -167,13 +161,7 @@ impl Store {
         tx: &C,
         events: &[&ChangeEvent],
     ) -> Result<Appended, StoreError> {
-        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
-        let stored = stored_ids(tx, &ids).await?;
-        let fresh: Vec<&ChangeEvent> = events
-            .iter()
-            .copied()
-            .filter(|e| !stored.contains(e.id.as_str()))
-            .collect();
+        let fresh = not_stored(tx, events).await?;
         if fresh.is_empty() {
             return Ok(Appended::default());
         }
@@ -225,12 +213,13 @@ fn event_row(event: &ChangeEvent, sequence: i64) -> event::Model {
     }
 }
 
-/// The ones among `ids` that the feed already holds.
-async fn stored_ids<C: ConnectionTrait>(
+/// The ones among `events` that the feed does not hold yet, in their order.
+async fn not_stored<'e, C: ConnectionTrait>(
     tx: &C,
-    ids: &[&str],
-) -> Result<HashSet<String>, StoreError> {
-    let mut stored = HashSet::new();
+    events: &[&'e ChangeEvent],
+) -> Result<Vec<&'e ChangeEvent>, StoreError> {
+    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    let mut stored: HashSet<String> = HashSet::new();
     for chunk in ids.chunks(CHUNK) {
         let found: Vec<String> = event::Entity::find()
             .select_only()
@@ -242,7 +231,11 @@ async fn stored_ids<C: ConnectionTrait>(
             .or_store_error()?;
         stored.extend(found);
     }
-    Ok(stored)
+    Ok(events
+        .iter()
+        .copied()
+        .filter(|e| !stored.contains(e.id.as_str()))
+        .collect())
 }
 
 /// Why a PostgreSQL append's statements failed.
