@@ -8,21 +8,18 @@
 use std::future::Future;
 use std::pin::{Pin, pin};
 
-use futures::future::{MaybeDone, maybe_done};
-
-type Reading<'a, T> = Pin<Box<MaybeDone<Pin<Box<dyn Future<Output = T> + Send + 'a>>>>>;
+use futures::future::{BoxFuture, FutureExt, MaybeDone, maybe_done};
 
 /// A read started ahead of its use; it makes progress whenever the pass awaits other work
 /// through [`ReadAhead::alongside`].
 pub(super) struct ReadAhead<'a, T> {
-    reading: Reading<'a, T>,
+    reading: MaybeDone<BoxFuture<'a, T>>,
 }
 
 impl<'a, T> ReadAhead<'a, T> {
     pub(super) fn start(read: impl Future<Output = T> + Send + 'a) -> Self {
-        let read: Pin<Box<dyn Future<Output = T> + Send + 'a>> = Box::pin(read);
         Self {
-            reading: Box::pin(maybe_done(read)),
+            reading: maybe_done(read.boxed()),
         }
     }
 
@@ -31,7 +28,7 @@ impl<'a, T> ReadAhead<'a, T> {
         let mut work = pin!(work);
         futures::future::poll_fn(|cx| {
             // A finished read keeps its result until `finish` takes it.
-            let _ = self.reading.as_mut().poll(cx);
+            let _ = Pin::new(&mut self.reading).poll(cx);
             work.as_mut().poll(cx)
         })
         .await
@@ -39,9 +36,8 @@ impl<'a, T> ReadAhead<'a, T> {
 
     /// What the read returned, waiting for it if it is still going on.
     pub(super) async fn finish(mut self) -> T {
-        self.reading.as_mut().await;
-        self.reading
-            .as_mut()
+        (&mut self.reading).await;
+        Pin::new(&mut self.reading)
             .take_output()
             .expect("a finished read holds its output until taken, and it is taken once")
     }

@@ -199,7 +199,7 @@ impl SyncService {
             .await;
         let mut restarts = 0;
         loop {
-            let page = match fetched {
+            let mut page = match fetched {
                 Ok(page) => page,
                 // Pages already applied are applied again harmlessly: what they hold is stored,
                 // so reading them again raises no event.
@@ -220,7 +220,7 @@ impl SyncService {
             };
             report.pages += 1;
             report.skipped_records += page.skipped.len() as u64;
-            let mut ahead = page.next.clone().map(|cursor| {
+            let mut ahead = page.next.take().map(|cursor| {
                 ReadAhead::start(
                     self.ats
                         .fetch_applications(integration, query, Some(cursor)),
