@@ -101,6 +101,7 @@ pub struct SandboxConfig {
     pub(crate) listen: SocketAddr,
     pub(crate) rate_limit: crate::RateLimit,
     pub(crate) remote_data: bool,
+    pub(crate) answer_time: Duration,
 }
 
 /// Where webhooks go and the secret they are signed with.
@@ -122,6 +123,7 @@ impl SandboxConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             rate_limit: crate::RateLimit::default(),
             remote_data: false,
+            answer_time: Duration::ZERO,
         }
     }
 
@@ -139,6 +141,14 @@ impl SandboxConfig {
     #[must_use]
     pub fn with_rate_limit(mut self, limit: u64, window: Duration) -> Self {
         self.rate_limit = crate::RateLimit { limit, window };
+        self
+    }
+
+    /// Every API answer (`/v1`, not the control API) is held this long before it is sent, as
+    /// Kombo's answers take a network round trip and more; answers are immediate without this.
+    #[must_use]
+    pub fn with_answer_time(mut self, answer_time: Duration) -> Self {
+        self.answer_time = answer_time;
         self
     }
 

@@ -1,5 +1,6 @@
 //! The layer every `/v1` request passes: counts it, enforces the rate limit and the action
-//! concurrency limit, injects faults and adds Kombo's `ratelimit-*` headers.
+//! concurrency limit, holds the answer for the configured answer time, injects faults and adds
+//! Kombo's `ratelimit-*` headers.
 
 use std::sync::Arc;
 
@@ -55,6 +56,10 @@ pub(crate) async fn gate(
         }
         _ => None,
     };
+    let answer_time = shared.answer_time();
+    if !answer_time.is_zero() {
+        tokio::time::sleep(answer_time).await;
+    }
     let fault = shared
         .faults()
         .fire(Some(endpoint), integration.as_deref(), has_cursor);

@@ -54,6 +54,10 @@ struct Args {
     /// The rate limit's window (e.g. `60s`).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "10s")]
     rate_window: Duration,
+    /// Hold every API answer this long (e.g. `100ms`), as a remote Kombo's take a network
+    /// round trip; immediate without it.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    answer_time: Option<Duration>,
     /// The API key to accept (default: derived from the seed).
     #[arg(long, env = "KOMBO_SANDBOX_API_KEY")]
     api_key: Option<String>,
@@ -84,6 +88,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(limit) = args.rate_limit {
         config = config.with_rate_limit(limit, args.rate_window);
+    }
+    if let Some(answer_time) = args.answer_time {
+        config = config.with_answer_time(answer_time);
     }
     let mut listen = args.listen;
     if let Some(port) = args.port {

@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -39,6 +40,8 @@ pub(crate) struct Shared {
     deliveries: Option<mpsc::UnboundedSender<Delivery>>,
     rate: Mutex<RateWindow>,
     rate_limited: AtomicU64,
+    /// Microseconds every API answer is held.
+    answer_time_micros: AtomicU64,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -54,6 +57,11 @@ impl Shared {
 
     pub(crate) fn faults(&self) -> MutexGuard<'_, Faults> {
         lock(&self.faults)
+    }
+
+    /// How long every API answer is held before it is sent.
+    pub(crate) fn answer_time(&self) -> Duration {
+        Duration::from_micros(self.answer_time_micros.load(Ordering::Relaxed))
     }
 
     pub(crate) fn count(&self, endpoint: Endpoint) {
@@ -155,6 +163,7 @@ impl Sandbox {
             deliveries: sender,
             rate: Mutex::new(RateWindow::new(config.rate_limit)),
             rate_limited: AtomicU64::new(0),
+            answer_time_micros: AtomicU64::new(micros(config.answer_time)),
         });
         if let Some((receiver, target)) = webhook_parts {
             background.push(tokio::spawn(webhooks::send_all(
@@ -403,13 +412,24 @@ impl SandboxHandle {
         self.shared.faults().fired()
     }
 
-    /// How many requests reached `endpoint`, failed ones included.
+    /// Holds every API answer this long from now on (`SandboxConfig::with_answer_time`).
+    pub fn set_answer_time(&self, answer_time: Duration) {
+        self.shared
+            .answer_time_micros
+            .store(micros(answer_time), Ordering::Relaxed);
+    }
+
     /// Requests answered 429 because the rate limit was used up (injected faults apart).
     pub fn rate_limited_count(&self) -> u64 {
         self.shared.rate_limited.load(Ordering::Relaxed)
     }
 
+    /// How many requests reached `endpoint`, failed ones included.
     pub fn request_count(&self, endpoint: Endpoint) -> u64 {
         self.shared.requests[endpoint.slot()].load(Ordering::Relaxed)
     }
+}
+
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }

@@ -393,3 +393,17 @@ async fn duplicate_webhook_faults_deliver_the_same_webhook_twice() {
     assert_eq!(payload["type"], "integration-state-changed");
     assert_eq!(payload["data"]["setup_status"], "COMPLETED");
 }
+
+#[tokio::test]
+async fn answers_are_held_for_the_configured_answer_time() {
+    let answer_time = Duration::from_millis(300);
+    let (_sandbox, client) = start(showcase().with_answer_time(answer_time)).await;
+    let started = std::time::Instant::now();
+    let page = client.list(ACME, "/ats/applications", &[]).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        started.elapsed() >= answer_time,
+        "answered after {:?}, before the answer time of {answer_time:?}",
+        started.elapsed()
+    );
+}
