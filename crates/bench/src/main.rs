@@ -20,6 +20,7 @@ mod ingest;
 mod job_funnel;
 mod latency;
 mod memory;
+mod pass_watch;
 mod raw_copy;
 mod report;
 mod rig;
@@ -31,6 +32,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use database::BenchDatabase;
 use report::{Figure, Report, progress};
@@ -151,11 +155,16 @@ impl Scale {
 async fn main() -> anyhow::Result<ExitCode> {
     // Warnings of the code under measurement (a retried Kombo read, a refused write) belong in
     // the run's output; `RUST_LOG` shows more.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| "warn".into()),
+                ),
         )
-        .with_writer(std::io::stderr)
+        .with(pass_watch::layer())
         .init();
     let args = Args::parse();
     let scale = Scale::from_args(&args);
