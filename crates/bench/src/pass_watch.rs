@@ -6,7 +6,7 @@
 //! scheduler does before it releases the lease (the span itself closes after the release, when
 //! another replica may rightly have claimed the integration already).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
 use tracing::field::{Field, Visit};
@@ -21,14 +21,14 @@ const INTEGRATION_FIELD: &str = "integration";
 const PASS_END_FIELD: &str = "duration_ms";
 
 static RUNNING: Mutex<Tally> = Mutex::new(Tally {
-    running: None,
+    running: BTreeMap::new(),
     started: 0,
     twice_at_once: 0,
 });
 
 struct Tally {
     /// Passes running, by integration.
-    running: Option<HashMap<String, usize>>,
+    running: BTreeMap<String, usize>,
     started: u64,
     twice_at_once: u64,
 }
@@ -73,11 +73,7 @@ where
         };
         let mut tally = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
         tally.started += 1;
-        let running = tally
-            .running
-            .get_or_insert_with(HashMap::new)
-            .entry(integration.clone())
-            .or_default();
+        let running = tally.running.entry(integration.clone()).or_default();
         *running += 1;
         if *running > 1 {
             tally.twice_at_once += 1;
@@ -109,12 +105,11 @@ where
         return;
     };
     let mut tally = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(running) = tally
-        .running
-        .as_mut()
-        .and_then(|running| running.get_mut(&integration))
-    {
-        *running = running.saturating_sub(1);
+    if let Some(running) = tally.running.get_mut(&integration) {
+        *running -= 1;
+        if *running == 0 {
+            tally.running.remove(&integration);
+        }
     }
 }
 
