@@ -129,6 +129,8 @@ impl From<application::Model> for Member {
 /// What the totals read of a stay.
 #[derive(Debug, Clone, FromQueryResult)]
 pub(crate) struct Stay {
+    /// The stay's row; `None` for one this write is about to record.
+    pub visit_id: Option<i64>,
     pub application_id: String,
     pub stage_id: String,
     pub entered_at: Option<DateTime<Utc>>,
@@ -152,6 +154,7 @@ impl Stay {
 impl From<stage_visit::Model> for Stay {
     fn from(row: stage_visit::Model) -> Self {
         Self {
+            visit_id: Some(row.id),
             application_id: row.application_id,
             stage_id: row.stage_id,
             entered_at: row.entered_at,
@@ -249,6 +252,7 @@ pub(crate) fn first_written(
             // As `record_visits` writes them: each closed by the next entry of the batch.
             let next = entries.get(index + 1);
             Stay {
+                visit_id: None,
                 application_id: row.application_id.clone(),
                 stage_id: entry.stage.stage_id.as_str().to_owned(),
                 entered_at: entry.entered_at,
@@ -363,8 +367,8 @@ pub(crate) async fn read_stays<C: ConnectionTrait>(
         return Stay::find_by_statement(statement(
             backend,
             "SELECT v.* FROM jsonb_array_elements_text($2::jsonb) AS wanted(id) \
-             CROSS JOIN LATERAL (SELECT application_id, stage_id, entered_at, left_at, closed \
-             FROM stage_visits WHERE integration_id = $1 AND application_id = wanted.id) AS v",
+             CROSS JOIN LATERAL (SELECT id AS visit_id, application_id, stage_id, entered_at, \
+             left_at, closed FROM stage_visits WHERE integration_id = $1 AND application_id = wanted.id) AS v",
             vec![integration.into(), json_ids(ids.iter().copied())],
         ))
         .all(conn)
@@ -610,6 +614,7 @@ mod tests {
 
     fn stay(stage: &str, entered: i64, left: Option<i64>) -> Stay {
         Stay {
+            visit_id: None,
             application_id: "a1".into(),
             stage_id: stage.into(),
             entered_at: DateTime::from_timestamp(entered, 0),

@@ -272,7 +272,8 @@ impl TrackerStore for Store {
             .await?;
         upsert_applications(&tx, &states).await?;
         drop_held(&tx, integration, &states).await?;
-        self.record_visits(&tx, integration, &entries).await?;
+        self.record_visits(&tx, integration, &entries, &before)
+            .await?;
         self.update_funnel_totals(&tx, integration, before, &states, &entries)
             .await?;
         let appended = self.append_in(&tx, &events).await?;
@@ -394,7 +395,7 @@ impl Store {
             .await?;
         upsert_applications(&tx, &changes.applications).await?;
         drop_held(&tx, integration, &changes.applications).await?;
-        self.record_visits(&tx, integration, &changes.stage_entries)
+        self.record_visits(&tx, integration, &changes.stage_entries, &before)
             .await?;
         self.update_funnel_totals(
             &tx,

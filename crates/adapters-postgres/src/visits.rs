@@ -1,6 +1,6 @@
 //! Stage history: one row per stay of an application in a stage, for timelines.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
@@ -15,18 +15,32 @@ use sea_orm::{
 use crate::entity::stage_visit;
 use crate::error::OrStoreError;
 use crate::feed::CHUNK;
+use crate::funnel_totals::Members;
 use crate::store::{Backend, Store, execute, json_ids};
 
 impl Store {
-    /// Closes each application's open stage visit and opens the new one: one lookup of the
-    /// open visits, one UPDATE of those found (by primary key), one bulk INSERT.
+    /// Closes each application's open stage visit and opens the new one: one UPDATE of the
+    /// visits closed (by primary key), one bulk INSERT. `stored` is what the write read of its
+    /// applications before storing them, their stays included, so the open visits are known
+    /// without another lookup; only an entry of an application not among them (none, from a
+    /// pass) has its open visit looked up.
     pub(crate) async fn record_visits<C: ConnectionTrait>(
         &self,
         tx: &C,
         integration: &IntegrationId,
         entries: &[StageEntry],
+        stored: &Members,
     ) -> Result<(), StoreError> {
-        let open = self.open_visits(tx, integration, entries).await?;
+        let mut open = open_among(stored);
+        let read: HashSet<&str> = stored
+            .iter()
+            .map(|(member, _)| member.application_id.as_str())
+            .collect();
+        let unread: Vec<&StageEntry> = entries
+            .iter()
+            .filter(|entry| !read.contains(entry.application_id.as_str()))
+            .collect();
+        open.extend(self.open_visits(tx, integration, &unread).await?);
         // A page applied again after a crash must not repeat its stage history: an entry that
         // is already the application's open visit is not new.
         let entries: Vec<&StageEntry> = entries
@@ -106,6 +120,30 @@ impl Store {
     }
 }
 
+/// The open visit of each application among `stored` that has one: its latest open stay.
+fn open_among(stored: &Members) -> HashMap<String, OpenVisit> {
+    let mut open: HashMap<String, OpenVisit> = HashMap::new();
+    for (member, stays) in stored {
+        let latest = stays
+            .iter()
+            .filter(|stay| !stay.closed)
+            .filter_map(|stay| stay.visit_id.map(|id| (id, stay)))
+            .max_by_key(|(id, _)| *id);
+        if let Some((id, stay)) = latest {
+            open.insert(
+                member.application_id.clone(),
+                OpenVisit {
+                    id,
+                    application_id: member.application_id.clone(),
+                    stage_id: stay.stage_id.clone(),
+                    entered_at: stay.entered_at,
+                },
+            );
+        }
+    }
+    open
+}
+
 /// An application's open stage visit.
 #[derive(Debug, sea_orm::FromQueryResult)]
 struct OpenVisit {
@@ -121,7 +159,7 @@ impl Store {
         &self,
         tx: &C,
         integration: &IntegrationId,
-        entries: &[StageEntry],
+        entries: &[&StageEntry],
     ) -> Result<HashMap<String, OpenVisit>, StoreError> {
         let mut open: HashMap<String, OpenVisit> = HashMap::new();
         if entries.is_empty() {
