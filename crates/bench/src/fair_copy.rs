@@ -2,7 +2,8 @@
 //! stage visits, events, outbox rows and the funnel's totals — into tables with the same
 //! columns and indexes. The
 //! rows are taken from the tables right after the pass (into files, so a million applications
-//! need no memory), then copied back into `LIKE … INCLUDING ALL` twins three times.
+//! need no memory), then copied back into `LIKE … INCLUDING ALL` twins, once after each of the
+//! benchmark's first passes.
 
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
