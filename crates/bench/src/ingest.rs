@@ -129,24 +129,19 @@ async fn measure(
     let ingest_time = started.elapsed();
     let pass_cpu = cpu.stop();
     let ingested = report.applications_seen;
-    let ingest_rate = per_second(ingested, ingest_time);
+    let first_rate = per_second(ingested, ingest_time);
     progress(&format!(
         "ingest: {ingested} applications in {:.1} s ({} per second)",
         ingest_time.as_secs_f64(),
-        format_value(ingest_rate)
+        format_value(first_rate)
     ));
     // Before the small integration's pass: the tables hold only what this pass wrote.
-    let rows_dir = std::env::temp_dir().join(format!("stagewatch-bench-{}", std::process::id()));
-    let rows = fair_copy::capture(&store, &rows_dir).await?;
-    progress(&format!(
-        "ingest: COPY of the pass's rows ({})",
-        rows.counts()
-    ));
+    let (copied_rows, copy_time) = copy_pass_rows(&store).await?;
+    progress(&format!("ingest: COPY of the pass's rows ({copied_rows})"));
     let first_round = Round {
-        pass_rate: ingest_rate,
-        fair_rate: per_second(ingested, fair_copy::copy(&store, &rows).await?),
+        pass_rate: first_rate,
+        fair_rate: per_second(ingested, copy_time),
     };
-    let _ = std::fs::remove_dir_all(&rows_dir);
     first_round.progress(1, ingested);
     let funnel_figure = funnel(&store, &large, ingested).await?;
     sync.run_pass(&small, small_lease, PassMode::Full, &())
@@ -196,9 +191,8 @@ async fn measure(
     figures.push(Figure::reported(
         "1 ingest",
         format!(
-            "COPY of exactly the pass's rows ({}), right after each pass, median of \
-             {PASS_ROUNDS}",
-            rows.counts()
+            "COPY of exactly the pass's rows ({copied_rows}), right after each pass, median of \
+             {PASS_ROUNDS}"
         ),
         fair_rate,
         "apps/s",
@@ -280,17 +274,23 @@ async fn another_round(
         let started = Instant::now();
         let report = sync.run_pass(&large, lease, PassMode::Full, &()).await?;
         let pass_rate = per_second(report.applications_seen, started.elapsed());
-        let rows_dir =
-            std::env::temp_dir().join(format!("stagewatch-bench-{}", std::process::id()));
-        let rows = fair_copy::capture(&store, &rows_dir).await?;
-        let copied = fair_copy::copy(&store, &rows).await;
-        let _ = std::fs::remove_dir_all(&rows_dir);
+        let (_, copy_time) = copy_pass_rows(&store).await?;
         Ok(Round {
             pass_rate,
-            fair_rate: per_second(report.applications_seen, copied?),
+            fair_rate: per_second(report.applications_seen, copy_time),
         })
     })
     .await
+}
+
+/// Saves every row the pass just wrote (the database holds nothing else yet) and copies them
+/// once into twins of their tables: what was copied, per table, and how long the copy took.
+async fn copy_pass_rows(store: &adapters_postgres::Store) -> anyhow::Result<(String, Duration)> {
+    let rows_dir = std::env::temp_dir().join(format!("stagewatch-bench-{}", std::process::id()));
+    let rows = fair_copy::capture(store, &rows_dir).await?;
+    let copied = fair_copy::copy(store, &rows).await;
+    let _ = std::fs::remove_dir_all(&rows_dir);
+    Ok((rows.counts(), copied?))
 }
 
 /// Figure 8's report: the funnel of the integration just ingested (all its jobs, stages grouped by
